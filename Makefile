@@ -1,0 +1,59 @@
+# docbgm: `make demo` serves the demo study, `make test` runs the whole suite.
+# Both install what they need and are idempotent: a second run skips every install step.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.docbgm-installed
+SYSTEM_STAMP := var/.system-packages
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test lint install system-packages worker clean-var bench
+
+# Debian packages: libfluidsynth3 (rendering), fluidsynth (the CLI, for the rendering benchmark),
+# chromium (browser tests). Installed with apt-get only when missing.
+system-packages: $(SYSTEM_STAMP)
+$(SYSTEM_STAMP):
+	@missing=""; \
+	ldconfig -p | grep -q 'libfluidsynth.so.3' || missing="$$missing libfluidsynth3"; \
+	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+	@mkdir -p var && touch $@
+
+install: $(STAMP) $(SYSTEM_STAMP)
+$(STAMP): pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $@
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The embedded default: SQLite in var/, a real Celery worker on the filesystem broker, the dev server.
+demo: install
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
+	@echo
+	@echo "Starting a Celery worker (log: var/worker.log) and the web server."
+	@echo "  Home:             http://127.0.0.1:8000/"
+	@echo "  Volunteer link:   http://127.0.0.1:8000/s/demo/"
+	@echo "  Researcher pages: http://127.0.0.1:8000/researcher/  (login: researcher / researcher)"
+	@echo "  Admin:            http://127.0.0.1:8000/admin/        (same login)"
+	@echo
+	DJANGO_DEBUG=1 $(VENV)/bin/celery -A docbgm_site worker --pool=solo --concurrency=1 --loglevel=INFO \
+		--logfile=var/worker.log & worker=$$!; \
+	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+bench: install
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

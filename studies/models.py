@@ -1,0 +1,1 @@
+"""Studies, conditions, participants, trials and ratings (see the listening-study issue)."""
