@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,7 @@ class WorkerProcess:
         else:
             self.env.pop("REDIS_URL", None)
             self.env["DOCBGM_VAR_DIR"] = str(tmp_path / "var")
+        self.queue = f"test-{uuid.uuid4().hex}"
         self.log = tmp_path / "worker.log"
         self.proc: subprocess.Popen | None = None
 
@@ -164,6 +166,7 @@ def celery_worker_factory(transactional_db, tmp_path):
 
     app.conf.broker_url = settings.CELERY_BROKER_URL
     app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    app.conf.task_default_queue = "celery"
     reset_broker_connections(app)
 
 
