@@ -1,0 +1,264 @@
+"""What every trainable network shares: the variant registry, configs with presets, and the
+MelodyModel interface that the one training loop, the checkpoints and sampling rely on.
+
+A network is a `TrainableModel` subclass registered under a variant key:
+
+    @register_variant("proposed")
+    class Proposed(MelodyModel):
+        Config = RecurrentConfig
+
+`training_loss(batch)` is all the training loop needs; `batches(corpus, split=...)` is how the `train`
+command gets data for it; `generate(chords)` is all sampling needs. Nothing here imports Django.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import torch
+from torch import Tensor, nn
+
+from generation.music.encoding import HOLD, MELODY_SIZE, MIDI_PITCHES, REST
+
+VARIANTS: dict[str, type[TrainableModel]] = {}
+
+PRESET_NAMES = ("tiny", "small", "paper")
+
+
+class UnknownVariantError(KeyError):
+    """A variant key that no net module registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass
+class ModelConfig:
+    """Base of every network's config: a dataclass whose fields rebuild the network.
+
+    Subclasses set `PRESETS` (field overrides for "tiny", "small", "paper") and `TRAINING` (TrainConfig
+    overrides for the same presets: batch size, steps, ...). `preset(name)` applies the first.
+    """
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    TRAINING: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> Self:
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown preset {name!r} for {cls.__name__}; choose from {sorted(cls.PRESETS)}")
+        return cls.from_dict({**cls.PRESETS[name], **overrides})
+
+    @classmethod
+    def training_preset(cls, name: str) -> dict[str, Any]:
+        """TrainConfig overrides recommended with this preset (batch size, steps, ...)."""
+        return dict(cls.TRAINING.get(name, {}))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class TrainableModel(nn.Module):
+    """A network the one training loop can train and the checkpoint format can save.
+
+    Class attributes: `variant` (the registry key, set by `register_variant`) and `Config`.
+    The loop sets `self.train_step` (int) before each `training_loss` call, for losses that
+    depend on the step (teacher-forcing schedules, KL annealing).
+    """
+
+    variant: ClassVar[str] = ""
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if not isinstance(config, self.Config):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.Config.__name__}, got {type(config).__name__}"
+            )
+        self.config = config
+        self.train_step = 0
+
+    def training_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """The scalar the loop minimises, and extra metrics (floats) to log."""
+        raise NotImplementedError
+
+    @classmethod
+    def batches(
+        cls, corpus: str, *, split: str, batch_size: int, seed: int, config: ModelConfig
+    ) -> Iterator[dict[str, Tensor]]:
+        """Batches for the loop: infinite for split "train", finite (one pass) for "validation"."""
+        raise NotImplementedError
+
+
+class MelodyModel(TrainableModel):
+    """A melody generator conditioned on a chord progression, in the 155-token vocabulary.
+
+    Training batches are `{"melody": LongTensor (B, T), "chords": LongTensor (B, T)}` (T = 100 by
+    default). A model that needs another representation converts inside `training_loss`.
+
+    Step-wise models implement `forward` (teacher forcing) plus `begin`/`step`; the default
+    `generate` drives them with `constrain_logits`. Other models override `generate`.
+    """
+
+    def forward(self, melody: Tensor, chords: Tensor) -> Tensor:
+        """Teacher-forced logits.
+
+        Args:
+            melody: (B, T) tokens; the logits at t may only depend on melody[:, :t].
+            chords: (B, T) chord indices.
+
+        Returns:
+            (B, T, 155) logits for melody[:, t].
+        """
+        raise NotImplementedError
+
+    def training_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        melody, chords = batch["melody"], batch["chords"]
+        logits = self(melody, chords)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), melody.reshape(-1))
+        accuracy = (logits.argmax(-1) == melody).float().mean().item()
+        return loss, {"accuracy": accuracy}
+
+    @classmethod
+    def batches(
+        cls, corpus: str, *, split: str, batch_size: int, seed: int, config: ModelConfig
+    ) -> Iterator[dict[str, Tensor]]:
+        from generation.music.corpus import load_corpus, melody_batches
+
+        return melody_batches(
+            load_corpus(corpus),
+            split=split,
+            batch_size=batch_size,
+            seed=seed,
+            segment_steps=getattr(config, "segment_steps", 100),
+        )
+
+    def begin(self, chords: Tensor) -> Any:
+        """State for step-wise generation over the whole progression `chords` (B, T)."""
+        raise NotImplementedError
+
+    def step(self, state: Any, previous: Tensor, t: int) -> tuple[Tensor, Any]:
+        """Logits (B, 155) for step t given the token at t-1 (`previous`, (B,), START at t = 0)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(
+        self,
+        chords: Tensor,
+        *,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        prime: Tensor | None = None,
+    ) -> Tensor:
+        """Sample a melody over a whole chord progression.
+
+        Args:
+            chords: (T,) chord indices.
+            temperature: softmax temperature (> 0); lower is more conservative.
+            generator: seeds the draws (CPU generator); same seed, same melody.
+            prime: optional (P,) tokens forced as the first P steps (a melody to continue).
+
+        Returns:
+            (T,) tokens, never a masked pitch (128-152), never a hold at step 0 or after a rest.
+        """
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        chords = chords.to(device).long().view(1, -1)
+        state = self.begin(chords)
+        previous = torch.full((1,), START, dtype=torch.long, device=device)
+        out = torch.empty(chords.shape[1], dtype=torch.long)
+        for t in range(chords.shape[1]):
+            logits, state = self.step(state, previous, t)
+            if prime is not None and t < len(prime):
+                token = int(prime[t])
+            else:
+                token = draw(
+                    constrain_logits(logits[0].float().cpu(), int(previous[0])), temperature, generator
+                )
+            out[t] = token
+            previous = torch.full((1,), token, dtype=torch.long, device=device)
+        self.train(was_training)
+        return out
+
+
+START = MELODY_SIZE  # "no previous token" at step 0: an all-zero one-hot
+
+
+def previous_tokens(melody: Tensor) -> Tensor:
+    """(B, T) tokens -> (B, T) the token at t-1, START at t = 0 (teacher forcing input)."""
+    start = torch.full_like(melody[:, :1], START)
+    return torch.cat([start, melody[:, :-1]], dim=1)
+
+
+def one_hot_previous(previous: Tensor) -> Tensor:
+    """(...,) tokens incl. START -> (..., 155) float one-hots; START is all zeros."""
+    return nn.functional.one_hot(previous, MELODY_SIZE + 1)[..., :MELODY_SIZE].float()
+
+
+def constrain_logits(logits: Tensor, previous: int) -> Tensor:
+    """Mask what may not be played: pitches 128-152 always, hold at step 0 or right after a rest.
+
+    Args:
+        logits: (155,) logits for one step.
+        previous: the token at t-1 (START at step 0).
+    """
+    logits = logits.clone()
+    logits[MIDI_PITCHES:REST] = float("-inf")
+    if previous in (START, REST):
+        logits[HOLD] = float("-inf")
+    return logits
+
+
+def draw(logits: Tensor, temperature: float, generator: torch.Generator | None) -> int:
+    """One token from (V,) logits at `temperature` with the given generator."""
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    probs = torch.softmax(logits / temperature, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator)[0])
+
+
+def register_variant(key: str):
+    """Class decorator: register a TrainableModel subclass under `key` and set its `variant`."""
+
+    def decorate(cls: type[TrainableModel]) -> type[TrainableModel]:
+        if key in VARIANTS and VARIANTS[key] is not cls:
+            raise ValueError(f"variant {key!r} is already registered by {VARIANTS[key].__name__}")
+        cls.variant = key
+        VARIANTS[key] = cls
+        return cls
+
+    return decorate
+
+
+def get_variant(key: str) -> type[TrainableModel]:
+    """The registered class, or UnknownVariantError listing the known keys."""
+    import generation.nets  # noqa: F401  (registers every net module)
+
+    try:
+        return VARIANTS[key]
+    except KeyError:
+        raise UnknownVariantError(
+            f"unknown variant {key!r}; known variants: {', '.join(sorted(VARIANTS))}"
+        ) from None
+
+
+def build_model(variant: str, config: dict[str, Any] | ModelConfig | str = "tiny") -> TrainableModel:
+    """A fresh network: `config` is a Config, a dict of its fields, or a preset name."""
+    cls = get_variant(variant)
+    if isinstance(config, str):
+        config = cls.Config.preset(config)
+    elif isinstance(config, dict):
+        config = cls.Config.from_dict(config)
+    return cls(config)
