@@ -8,9 +8,9 @@ We derive that stream from the project's 155/25 step encoding (``generation.musi
 
 * every melody onset becomes one event; rests and holds are dropped, as the recipe drops them;
 * an onset where the harmony changed since the previous event becomes a *chord* token: the triad
-  voiced closely below the melody note, the melody note on top (C major under E5 -> "64.67.72.76");
-  otherwise it is a *pitch* token. A chord token therefore carries the melody line in its top
-  pitch, and decoding keeps that line.
+  voiced closely below the melody note, the melody note last and on top (C major under E5 ->
+  "64.67.72.76"); otherwise it is a *pitch* token. A chord token therefore carries the melody line
+  in its top pitch, and decoding keeps that line.
 
 So that a network can be built before it sees any data, the token ids are fixed rather than
 collected from a corpus: ids 0-127 are pitch tokens, ``128 + 128 * chord + pitch`` is the chord
@@ -68,23 +68,23 @@ def parse_token(text: str) -> tuple[int, ...]:
 
 
 def voice_chord(chord: int, melody_pitch: int) -> tuple[int, ...]:
-    """The pitches of a chord token: the triad closely below the melody note, the note on top.
+    """The pitches of a chord token: the triad closely below the melody note, the melody note last.
 
     Args:
         chord: a triad index 0-23 (major r, minor 12 + r).
         melody_pitch: the melody's MIDI pitch, 0-127.
 
     Returns:
-        Ascending MIDI pitches ending with ``melody_pitch``; each triad tone is the highest pitch of
-        its class strictly below the melody (tones that would fall below 0 are left out).
+        The triad tones ascending, each the highest pitch of its class strictly below the melody,
+        then ``melody_pitch``. Under a melody below MIDI 12 a tone with no room below it is written in
+        octave 0 (above the melody), so that the written form still names the whole triad.
     """
     if not 0 <= chord < N_TRIADS:
         raise ValueError(f"chord index {chord} has no chord token (0-23 are the triads)")
     tones = []
     for pitch_class in chord_pitches(chord):
         below = melody_pitch - 1 - (melody_pitch - 1 - pitch_class) % 12
-        if below >= 0:
-            tones.append(below)
+        tones.append(below if below >= 0 else pitch_class)
     return (*sorted(tones), melody_pitch)
 
 
@@ -116,21 +116,21 @@ def event_to_string(token: int) -> str:
 
 
 def string_to_event(text: str) -> int:
-    """The event id of a written token; a chord's top pitch is the melody, the rest must be a triad.
+    """The event id of a written token: a chord's last pitch is the melody (the top one in every
+    voicing ``voice_chord`` writes) and the pitches before it must make one major/minor triad.
 
     Raises:
-        ValueError: not a token, or a chord whose lower pitches are not one major/minor triad.
+        ValueError: not a token, or a chord whose other pitches are not one major/minor triad.
     """
     pitches = parse_token(text)
     if len(pitches) == 1:
         return event_id(pitches[0])
-    melody = max(pitches)
-    below = sorted(pitches)[:-1]
-    pitch_classes = {pitch % 12 for pitch in below}
+    melody = pitches[-1]
+    pitch_classes = {pitch % 12 for pitch in pitches[:-1]}
     for chord in range(N_TRIADS):
         if pitch_classes == set(chord_pitches(chord)):
             return event_id(melody, chord)
-    raise ValueError(f"{text!r}: the pitches under the melody are not a major or minor triad")
+    raise ValueError(f"{text!r}: the pitches before the melody are not a major or minor triad")
 
 
 def piece_to_events(melody: np.ndarray, chords: np.ndarray) -> np.ndarray:
