@@ -1,0 +1,148 @@
+"""Melodies from a trained network for a given chord progression, and the MIDI they make.
+
+    chords = parse_progression("Dm | Bb | F | C", beats_per_bar=4)   # one bar each, 16th grid
+    chords = fill_to_seconds(chords, seconds=45, tempo_bpm=70, beats_per_bar=4)
+    melody = sample_melody(load_model("proposed"), chords, temperature=0.9, seed=7)
+    midi = melody_to_midi(melody, chords, tempo_bpm=70)
+
+Masking (base.constrain_logits): pitches 128-152 are never emitted, nor a hold at step 0 or after a rest.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import torch
+
+from generation.music.encoding import NO_CHORD, STEPS_PER_BEAT, parse_chord
+from generation.music.midi import melody_to_midi, midi_to_tokens
+from generation.nets.base import MelodyModel
+
+_NO_CHORD_SYMBOLS = {"nc", "n.c.", "n.c", "n", "x"}
+
+
+def parse_chord_strict(symbol: str) -> int:
+    """parse_chord, but a symbol that is neither a chord nor an explicit NC is an error."""
+    index = parse_chord(symbol)
+    if index == NO_CHORD and symbol.strip().lower() not in _NO_CHORD_SYMBOLS:
+        raise ValueError(f"unrecognised chord symbol {symbol!r} (write e.g. C, Am, F#m7, Bb/D or NC)")
+    return index
+
+
+def parse_progression(
+    text: str, *, beats_per_bar: int = 4, steps_per_beat: int = STEPS_PER_BEAT
+) -> np.ndarray:
+    """A chord string -> (T,) chord indices on the grid.
+
+    Bars are separated by "|"; several chords in one bar ("C G | Am F") share it evenly, on beat
+    boundaries when the count divides the bar. "Dm | Bb | F | C" in 4/4 is 4 bars of 16 steps.
+    """
+    bars = [bar.split() for bar in text.strip().strip("|").split("|")]
+    if not text.strip() or any(not bar for bar in bars):
+        raise ValueError(
+            f"empty bar in progression {text!r}: write chords between the bars, e.g. 'Dm | Bb | F | C'"
+        )
+    bar_steps = beats_per_bar * steps_per_beat
+    out = []
+    for bar in bars:
+        edges = [round(i * bar_steps / len(bar)) for i in range(len(bar) + 1)]
+        if bar_steps % len(bar) == 0 and beats_per_bar % len(bar) == 0:
+            edges = [i * bar_steps // len(bar) for i in range(len(bar) + 1)]
+        for symbol, start, end in zip(bar, edges[:-1], edges[1:]):
+            out.extend([parse_chord_strict(symbol)] * (end - start))
+    return np.array(out, dtype=np.int64)
+
+
+def steps_for_seconds(seconds: float, *, tempo_bpm: float, beats_per_bar: int = 4) -> int:
+    """Steps covering `seconds` at the tempo, rounded up to whole bars so a cue ends on a bar line."""
+    bar_steps = beats_per_bar * STEPS_PER_BEAT
+    steps = seconds * tempo_bpm / 60.0 * STEPS_PER_BEAT
+    return max(1, math.ceil(steps / bar_steps - 1e-9)) * bar_steps
+
+
+def fill_to_seconds(
+    chords: np.ndarray, *, seconds: float, tempo_bpm: float, beats_per_bar: int = 4
+) -> np.ndarray:
+    """Repeat a progression until it lasts `seconds` (whole bars), cutting the last repeat."""
+    steps = steps_for_seconds(seconds, tempo_bpm=tempo_bpm, beats_per_bar=beats_per_bar)
+    return np.resize(np.asarray(chords, dtype=np.int64), steps)
+
+
+def progression_from_midi(path: str | Path) -> np.ndarray:
+    """The chord progression (one chord per beat) of a MIDI file's non-melody tracks."""
+    return midi_to_tokens(path)[1]
+
+
+def sample_melody(
+    model: MelodyModel,
+    chords: np.ndarray,
+    *,
+    temperature: float = 1.0,
+    seed: int = 0,
+    prime: np.ndarray | None = None,
+) -> np.ndarray:
+    """A melody over `chords` ((T,) indices) -> (T,) tokens; the same seed gives the same melody.
+
+    `prime` forces the first tokens (to continue an existing melody); models that cannot be primed
+    refuse it with a TypeError.
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    kwargs = {"temperature": temperature, "generator": generator}
+    if prime is not None:
+        kwargs["prime"] = torch.as_tensor(np.asarray(prime), dtype=torch.long)
+    tokens = model.generate(torch.as_tensor(np.asarray(chords), dtype=torch.long), **kwargs)
+    return tokens.cpu().numpy().astype(np.int64)
+
+
+@dataclass
+class Cue:
+    melody: np.ndarray  # (T,) tokens
+    chords: np.ndarray  # (T,) chord indices
+    midi: pretty_midi.PrettyMIDI
+    tempo_bpm: float
+    seconds: float  # the length of the grid: whole bars covering the requested seconds
+
+
+def compose_cue(
+    model: MelodyModel,
+    chords_text: str,
+    *,
+    seconds: float,
+    tempo_bpm: float,
+    beats_per_bar: int = 4,
+    temperature: float = 1.0,
+    seed: int = 0,
+    accompaniment: str = "block",
+    key: str | None = None,
+    melody_program: int = 0,
+    chord_program: int = 48,
+) -> Cue:
+    """One cue for a scene: the progression repeated over `seconds`, a sampled melody, its MIDI."""
+    chords = fill_to_seconds(
+        parse_progression(chords_text, beats_per_bar=beats_per_bar),
+        seconds=seconds,
+        tempo_bpm=tempo_bpm,
+        beats_per_bar=beats_per_bar,
+    )
+    melody = sample_melody(model, chords, temperature=temperature, seed=seed)
+    midi = melody_to_midi(
+        melody,
+        chords,
+        tempo_bpm=tempo_bpm,
+        beats_per_bar=beats_per_bar,
+        accompaniment=accompaniment,
+        key=key,
+        melody_program=melody_program,
+        chord_program=chord_program,
+    )
+    return Cue(melody, chords, midi, tempo_bpm, len(chords) / STEPS_PER_BEAT * 60.0 / tempo_bpm)
+
+
+def chord_symbols_of(text: str) -> list[str]:
+    """The chord symbols in a progression string, in order (for provenance records)."""
+    return [symbol for symbol in re.split(r"[\s|]+", text) if symbol]
