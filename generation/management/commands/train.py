@@ -1,0 +1,121 @@
+"""`python manage.py train <variant> --preset small`: the one training loop for any registered network."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import torch
+from django.core.management.base import BaseCommand, CommandError
+
+from generation.checkpoints import REPO_ROOT, CheckpointError
+from generation.music.corpus import CorpusError
+from generation.nets.base import PRESET_NAMES, UnknownVariantError, get_variant
+from generation.training import TrainConfig, train
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise CommandError(f"--checkpoint-steps takes comma-separated integers, not {text!r}") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a registered network (proposed, unilstm, gru, rnn, lstm1, wavenet, ...) and save a checkpoint."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("variant", help="registry key, e.g. proposed")
+        parser.add_argument("--preset", choices=PRESET_NAMES, default="small")
+        parser.add_argument(
+            "--corpus",
+            default="chorales",
+            help="chorales, chorales:N (first N pieces), a MIDI folder, or a saved name",
+        )
+        parser.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+        parser.add_argument("--batch-size", type=int, help="default: the preset's")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--out", help="checkpoint stem (default var/checkpoints/<variant>-<preset>)")
+        parser.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+        parser.add_argument("--checkpoint-steps", help="extra checkpoints, e.g. 500,1000,2000")
+        parser.add_argument("--lr", type=float, help="RMSProp learning rate (default 5e-4)")
+        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        parser.add_argument(
+            "--threads", type=int, default=2, help="torch CPU threads (the machine is shared)"
+        )
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **options):
+        try:
+            cls = get_variant(options["variant"])
+        except UnknownVariantError as exc:
+            raise CommandError(str(exc)) from None
+        preset = options["preset"]
+        settings = {**TrainConfig().to_dict(), **cls.Config.training_preset(preset)}
+        for option, field in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "learning_rate")):
+            if options[option] is not None:
+                settings[field] = options[option]
+        if options["checkpoint_steps"] is not None:
+            settings["checkpoint_steps"] = parse_steps(options["checkpoint_steps"])
+        settings.update(seed=options["seed"], device=options["device"], resume=options["resume"])
+        settings["checkpoint_steps"] = tuple(settings["checkpoint_steps"])
+        config = TrainConfig(**settings)
+        out = Path(options["out"] or REPO_ROOT / "var" / "checkpoints" / f"{cls.variant}-{preset}")
+        command = (
+            f"python manage.py train {cls.variant} --preset {preset} --corpus {shlex.quote(options['corpus'])} "
+            f"--steps {config.steps} --batch-size {config.batch_size} --seed {config.seed} "
+            f"--lr {config.learning_rate} --out {shlex.quote(str(options['out'] or out))}"
+            + (
+                f" --checkpoint-steps {','.join(map(str, config.checkpoint_steps))}"
+                if config.checkpoint_steps
+                else ""
+            )
+            + (" --resume" if config.resume else "")
+        )
+
+        torch.set_num_threads(options["threads"])
+        torch.manual_seed(config.seed)
+        model_config = cls.Config.preset(preset)
+        model = cls(model_config)
+        try:
+            batches = cls.batches(
+                options["corpus"],
+                split="train",
+                batch_size=config.batch_size,
+                seed=config.seed,
+                config=model_config,
+            )
+            validation = list(
+                cls.batches(
+                    options["corpus"],
+                    split="validation",
+                    batch_size=config.batch_size,
+                    seed=config.seed,
+                    config=model_config,
+                )
+            )
+            result = train(
+                model,
+                batches,
+                validation_batches=lambda: validation,
+                config=config,
+                out=out,
+                progress=not options["no_progress"],
+                extra={
+                    "preset": preset,
+                    "corpus": options["corpus"],
+                    "split": "sha1(piece key) % 10: 0 heldout, 1 validation, else train",
+                    "seed": config.seed,
+                    "command": command,
+                },
+            )
+        except (CorpusError, CheckpointError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        parameters = sum(p.numel() for p in model.parameters())
+        self.stdout.write(
+            f"{cls.variant} ({preset}, {parameters:,} parameters): {result.steps} steps, "
+            f"train loss {result.train_losses[-1]:.4f}, validation loss {result.final_validation_loss:.4f}"
+        )
+        self.stdout.write(f"saved {result.path} and {result.path.with_suffix('.json')}")
