@@ -1,1 +1,240 @@
-"""Studies, conditions, participants, trials and ratings (see the listening-study issue)."""
+"""Studies, conditions, participants, trials and ratings (see the listening-study issue).
+
+A Study compares Conditions; each Condition points at one StimulusSet *version*, so a running study
+never changes under its volunteers. A Participant is one volunteer's session (an unguessable token,
+never a sequential id in the browser); at join it receives G x M Trials (studies/design.py), each with
+an opaque public id; a Trial gets at most one Rating, and the database enforces the 1-5 range.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from generation.models import Stimulus, StimulusSet
+
+SCALES = ("naturalness", "creativity", "musicality")
+DEFAULT_SCALE_DEFINITIONS = {
+    "naturalness": "How natural and fluent the melody sounds, as if a person had written it.",
+    "creativity": "How original and interesting the melody is, beyond simple repetition.",
+    "musicality": "How pleasant and musically coherent the melody is with its chords.",
+}
+RATING_MIN, RATING_MAX = 1, 5
+
+
+def default_scale_definitions() -> dict[str, str]:
+    return dict(DEFAULT_SCALE_DEFINITIONS)
+
+
+def default_languages() -> list[str]:
+    return [code for code, _ in settings.LANGUAGES]
+
+
+def new_completion_code() -> str:
+    """Eight upper-case letters and digits, easy to copy into Prolific (no 0/O, 1/I confusion)."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def new_participant_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_trial_public_id() -> str:
+    # Random, never sequential: the browser must not learn how many trials exist or their order.
+    return secrets.token_urlsafe(16)
+
+
+def new_study_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    slug = models.SlugField(max_length=60, unique=True, help_text="The volunteer link is /s/<slug>/.")
+    title = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    description = models.TextField(blank=True, help_text="What volunteers read before consenting.")
+    consent_text = models.TextField(blank=True)
+    consent_version = models.CharField(
+        max_length=40, default="1", help_text="Change it whenever the consent text changes."
+    )
+    instructions = models.TextField(blank=True)
+    groups = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(20)], help_text="G"
+    )
+    clips_per_group = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(20)], help_text="M"
+    )
+    scale_definitions = models.JSONField(
+        default=default_scale_definitions,
+        help_text="One-line definition of each scale: naturalness, creativity, musicality.",
+    )
+    target_participants = models.PositiveIntegerField(
+        default=30, help_text="Completed participants wanted; 0 means no limit."
+    )
+    completion_code = models.CharField(max_length=40, blank=True)
+    redirect_url = models.URLField(blank=True, help_text="Where volunteers go at the end (Prolific).")
+    languages = models.JSONField(default=default_languages)
+    headphone_check = models.BooleanField(default=True)
+    volume_check = models.BooleanField(default=True)
+    practice = models.BooleanField(default=True, help_text="One practice clip before the trials.")
+    seat_timeout_minutes = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text="A session idle this long is abandoned and its clips given to the next volunteer.",
+    )
+    seed = models.BigIntegerField(default=new_study_seed, help_text="Replays every assignment.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies")
+    created_at = models.DateTimeField(auto_now_add=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(groups__gte=1), name="study_groups_positive"),
+            models.CheckConstraint(
+                condition=models.Q(clips_per_group__gte=1), name="study_clips_per_group_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.slug})"
+
+    @property
+    def clips_total(self) -> int:
+        return self.groups * self.clips_per_group
+
+
+class Condition(models.Model):
+    class Role(models.TextChoices):
+        SYSTEM = "system", "System"
+        REFERENCE = "reference", "Reference (real music)"
+        LOW_ANCHOR = "low_anchor", "Low anchor"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="conditions")
+    stimulus_set = models.ForeignKey(StimulusSet, on_delete=models.PROTECT, related_name="conditions")
+    name = models.SlugField(max_length=80, help_text="Internal; seen only by researchers.")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.SYSTEM)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [models.UniqueConstraint(fields=["study", "name"], name="condition_study_name")]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}: {self.name}"
+
+
+class Participant(models.Model):
+    class Status(models.TextChoices):
+        CONSENTED = "consented", "Consented"
+        SCREENING = "screening", "Screening"
+        RATING = "rating", "Rating"
+        COMPLETED = "completed", "Completed"
+        SCREENED_OUT = "screened_out", "Screened out"
+        ABANDONED = "abandoned", "Abandoned"
+
+    # A seat counts towards exposure while its owner may still rate (see services.exposure_counts).
+    LIVE_STATUSES = (Status.CONSENTED, Status.SCREENING, Status.RATING)
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    token = models.CharField(max_length=64, unique=True, default=new_participant_token, editable=False)
+    prolific_pid = models.CharField(max_length=64, blank=True)
+    prolific_study_id = models.CharField(max_length=64, blank=True)
+    prolific_session_id = models.CharField(max_length=64, blank=True)
+    consent_version = models.CharField(max_length=40)
+    consented_at = models.DateTimeField()
+    questionnaire = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONSENTED)
+    headphone_correct = models.PositiveSmallIntegerField(null=True, blank=True)
+    headphone_total = models.PositiveSmallIntegerField(null=True, blank=True)
+    headphone_passed = models.BooleanField(null=True, blank=True)
+    volume_checked = models.BooleanField(default=False)
+    language = models.CharField(max_length=10, default="en")
+    assignment_seed = models.BigIntegerField(help_text="Seed of design.assign for this volunteer.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completion_code = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["study", "created_at"]
+        constraints = [
+            # A Prolific participant joins a study once; a second visit resumes the same session.
+            models.UniqueConstraint(
+                fields=["study", "prolific_pid"],
+                condition=~models.Q(prolific_pid=""),
+                name="participant_study_prolific_pid",
+            )
+        ]
+        indexes = [models.Index(fields=["study", "status", "last_seen_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug} participant {self.pk}"
+
+    @property
+    def pseudonym(self) -> str:
+        """Stable, non-identifying label for analyses (never the token)."""
+        return f"P{self.pk:04d}"
+
+
+class Trial(models.Model):
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
+    group = models.PositiveSmallIntegerField(help_text="1..G; 0 for the practice clip.")
+    position = models.PositiveSmallIntegerField(help_text="1..M within the group; 0 for practice.")
+    is_practice = models.BooleanField(default=False)
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="trials")
+    condition = models.ForeignKey(Condition, on_delete=models.PROTECT, related_name="trials")
+    public_id = models.CharField(max_length=40, unique=True, default=new_trial_public_id, editable=False)
+    first_played_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    plays = models.PositiveIntegerField(default=0)
+    play_events = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "group", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "group", "position"], name="trial_slot"),
+        ]
+
+    def __str__(self) -> str:
+        kind = "practice" if self.is_practice else f"group {self.group} clip {self.position}"
+        return f"{self.participant} {kind}"
+
+
+def _rating_range(field: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{field}__gte": RATING_MIN, f"{field}__lte": RATING_MAX}),
+        name=f"rating_{field}_1_5",
+    )
+
+
+class Rating(models.Model):
+    trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="rating")
+    naturalness = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(RATING_MIN), MaxValueValidator(RATING_MAX)]
+    )
+    creativity = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(RATING_MIN), MaxValueValidator(RATING_MAX)]
+    )
+    musicality = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(RATING_MIN), MaxValueValidator(RATING_MAX)]
+    )
+    listen_time_s = models.FloatField(help_text="Seconds from the first play to the submission.")
+    plays = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["submitted_at"]
+        constraints = [_rating_range(scale) for scale in SCALES]
+
+    def __str__(self) -> str:
+        return f"rating of {self.trial}"

@@ -1,0 +1,190 @@
+"""Reads of the studies app: what a volunteer sees next, a study's progress, who may see what."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q, QuerySet
+
+from studies.models import Participant, Rating, Study, Trial
+
+RESEARCHER_GROUP = "researcher"
+
+
+# --- Volunteers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the volunteer should see next.
+
+    `kind` is one of: "consent" (no session yet), "volume", "headphone" (the two screenings),
+    "practice", "trial", "done" (every clip rated: call participant_complete), "completed",
+    "screened_out", "expired" (the seat was released after a long pause), "closed" (the study
+    closed before the volunteer finished).
+    """
+
+    kind: str
+    trial: Trial | None = None
+    group_number: int = 0  # 1..G of the current trial (0 outside trials)
+    groups: int = 0
+    clip_number: int = 0  # 1..M within the group
+    clips_per_group: int = 0
+    rated: int = 0  # main trials rated so far
+    total: int = 0  # G * M
+
+    @property
+    def progress_label(self) -> str:
+        """ "group 2 of 3, clip 4 of 5" (English; templates translate from the numbers)."""
+        if self.kind != "trial":
+            return ""
+        return (
+            f"group {self.group_number} of {self.groups}, clip {self.clip_number} of {self.clips_per_group}"
+        )
+
+
+def participant_current_step(*, participant: Participant | None) -> Step:
+    """The volunteer's next step, derived from the database alone, so a reload resumes exactly."""
+    if participant is None:
+        return Step(kind="consent")
+    study = participant.study
+    status = participant.status
+    terminal = {
+        Participant.Status.COMPLETED: "completed",
+        Participant.Status.SCREENED_OUT: "screened_out",
+        Participant.Status.ABANDONED: "expired",
+    }
+    if status in terminal:
+        return Step(kind=terminal[status])
+    if study.status != Study.Status.OPEN:
+        return Step(kind="closed")
+    if study.volume_check and not participant.volume_checked:
+        return Step(kind="volume")
+    if study.headphone_check and participant.headphone_passed is None:
+        return Step(kind="headphone")
+    trials = list(
+        participant.trials.select_related("stimulus")
+        .annotate(rated=Count("rating"))
+        .order_by("-is_practice", "group", "position")
+    )
+    main = [t for t in trials if not t.is_practice]
+    rated = sum(1 for t in main if t.rated)
+    common = dict(groups=study.groups, clips_per_group=study.clips_per_group, rated=rated, total=len(main))
+    for trial in trials:
+        if trial.rated:
+            continue
+        if trial.is_practice:
+            return Step(kind="practice", trial=trial, **common)
+        return Step(kind="trial", trial=trial, group_number=trial.group, clip_number=trial.position, **common)
+    return Step(kind="done", **common)
+
+
+def participant_by_token(*, study: Study, token: str) -> Participant | None:
+    """The session with this token in this study, or None (also for another study's token)."""
+    if not token:
+        return None
+    return Participant.objects.select_related("study").filter(study=study, token=token).first()
+
+
+# --- Researchers -----------------------------------------------------------------------------
+
+
+def user_is_researcher(user) -> bool:
+    """Staff, or a member of the "researcher" group."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_staff or user.groups.filter(name=RESEARCHER_GROUP).exists()
+
+
+def study_list(*, user) -> QuerySet[Study]:
+    """The studies a user may see: staff see all, researchers their own, anyone else none."""
+    studies = Study.objects.select_related("owner").annotate(
+        completed_count=Count("participants", filter=Q(participants__status=Participant.Status.COMPLETED)),
+        participant_count=Count("participants"),
+    )
+    if not user_is_researcher(user):
+        return studies.none()
+    if user.is_staff:
+        return studies
+    return studies.filter(owner=user)
+
+
+def study_visible_to(*, study: Study, user) -> bool:
+    """May this user see and act on this study? (its owner, if a researcher; or staff)"""
+    return user_is_researcher(user) and (user.is_staff or study.owner_id == user.pk)
+
+
+@dataclass
+class Progress:
+    """Live figures of a study (practice clips excluded)."""
+
+    status: str
+    target: int
+    started: int
+    in_progress: int
+    screened_out: int
+    completed: int
+    abandoned: int
+    ratings: int
+    items: list[str]
+    # One row per condition: name, role, ratings, and ratings per item (in `items` order).
+    conditions: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "target": self.target,
+            "started": self.started,
+            "in_progress": self.in_progress,
+            "screened_out": self.screened_out,
+            "completed": self.completed,
+            "abandoned": self.abandoned,
+            "ratings": self.ratings,
+            "items": self.items,
+            "conditions": self.conditions,
+        }
+
+
+def study_progress(*, study: Study) -> Progress:
+    """Counts of participants by outcome and of ratings per condition and item."""
+    statuses = Counter(
+        dict(
+            Participant.objects.filter(study=study)
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+    )
+    per_pair = Counter(
+        {
+            (cid, item): n
+            for cid, item, n in Rating.objects.filter(
+                trial__participant__study=study, trial__is_practice=False
+            )
+            .values_list("trial__condition_id", "trial__stimulus__item_key")
+            .annotate(n=Count("id"))
+            .values_list("trial__condition_id", "trial__stimulus__item_key", "n")
+        }
+    )
+    conditions = list(study.conditions.all())
+    item_keys = sorted(
+        {key for c in conditions for key in c.stimulus_set.stimuli.values_list("item_key", flat=True)}
+    )
+    rows = []
+    for c in conditions:
+        per_item = [per_pair.get((c.pk, item), 0) for item in item_keys]
+        rows.append({"name": c.name, "role": c.role, "ratings": sum(per_item), "per_item": per_item})
+    live = sum(statuses[s] for s in Participant.LIVE_STATUSES)
+    return Progress(
+        status=study.status,
+        target=study.target_participants,
+        started=sum(statuses.values()),
+        in_progress=live,
+        screened_out=statuses[Participant.Status.SCREENED_OUT],
+        completed=statuses[Participant.Status.COMPLETED],
+        abandoned=statuses[Participant.Status.ABANDONED],
+        ratings=sum(per_pair.values()),
+        items=item_keys,
+        conditions=rows,
+    )

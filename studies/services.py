@@ -1,0 +1,568 @@
+"""Writes of the studies app: launching studies, joining volunteers, recording plays and ratings.
+
+Every service is keyword-only, runs in one transaction and raises a StudyError (a Django
+ValidationError whose message can be shown to the user as it is) when the user asked for
+something the study does not allow; in that case nothing is changed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from generation.models import StimulusSet
+from studies import design
+from studies.models import (
+    RATING_MAX,
+    RATING_MIN,
+    SCALES,
+    Condition,
+    Participant,
+    Rating,
+    Study,
+    Trial,
+    new_completion_code,
+)
+
+# The server hears of "play" a network trip after the audio started; allow that much slack
+# before calling a submission early.
+LISTEN_TOLERANCE_S = 0.5
+# A runaway client must not grow a trial's event log without bound.
+MAX_PLAY_EVENTS = 200
+
+
+class StudyError(ValidationError):
+    """Something the study does not allow; the message is meant for the person who asked."""
+
+
+class StudyNotReady(StudyError):
+    """The study cannot be opened as configured."""
+
+
+class StudyNotOpen(StudyError):
+    """The study is a draft or closed."""
+
+
+class StudyFull(StudyError):
+    """The study already has its target number of participants."""
+
+
+class ConsentOutdated(StudyError):
+    """The volunteer consented to another version of the consent text."""
+
+
+class ParticipantInactive(StudyError):
+    """The session has ended (completed, screened out or expired)."""
+
+
+class TrialNotFound(StudyError):
+    """No such trial in this volunteer's session (including another volunteer's trial)."""
+
+
+class RatingInvalid(StudyError):
+    """A scale is missing or outside 1-5."""
+
+
+class ListenIncomplete(StudyError):
+    """The rating came before the clip could have been heard to the end."""
+
+
+# --- Studies -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def study_create(
+    *,
+    slug: str,
+    title: str,
+    owner,
+    conditions: list[tuple[str, StimulusSet, str]],
+    groups: int = 3,
+    clips_per_group: int = 5,
+    description: str = "",
+    consent_text: str = "",
+    consent_version: str = "1",
+    instructions: str = "",
+    scale_definitions: dict[str, str] | None = None,
+    target_participants: int = 30,
+    completion_code: str = "",
+    redirect_url: str = "",
+    languages: list[str] | None = None,
+    headphone_check: bool = True,
+    volume_check: bool = True,
+    practice: bool = True,
+    seat_timeout_minutes: int = 60,
+    seed: int | None = None,
+) -> Study:
+    """Create a draft study with its conditions.
+
+    Args:
+        conditions: (internal name, stimulus set version, role) per condition; role is one of
+            "system", "reference", "low_anchor".
+        completion_code: shown to volunteers at the end; a random one when blank.
+        seed: replays every assignment; random when None.
+
+    Raises:
+        StudyError: invalid fields (the message says which) or duplicate condition names.
+    """
+    study = Study(
+        slug=slug,
+        title=title,
+        owner=owner,
+        groups=groups,
+        clips_per_group=clips_per_group,
+        description=description,
+        consent_text=consent_text,
+        consent_version=consent_version,
+        instructions=instructions,
+        target_participants=target_participants,
+        completion_code=completion_code or new_completion_code(),
+        redirect_url=redirect_url,
+        headphone_check=headphone_check,
+        volume_check=volume_check,
+        practice=practice,
+        seat_timeout_minutes=seat_timeout_minutes,
+    )
+    if scale_definitions is not None:
+        study.scale_definitions = scale_definitions
+    if languages is not None:
+        study.languages = languages
+    if seed is not None:
+        study.seed = seed
+    _validate_study_fields(study)
+    _full_clean(study)
+    study.save()
+    names = [name for name, _, _ in conditions]
+    if len(set(names)) != len(names):
+        raise StudyError("Two conditions have the same name.")
+    for name, stimulus_set, role in conditions:
+        condition = Condition(study=study, name=name, stimulus_set=stimulus_set, role=role)
+        _full_clean(condition, exclude=["study"])
+        condition.save()
+    return study
+
+
+def _validate_study_fields(study: Study) -> None:
+    definitions = study.scale_definitions
+    if not isinstance(definitions, dict) or set(definitions) != set(SCALES):
+        raise StudyError(f"Scale definitions must define exactly: {', '.join(SCALES)}.")
+    if not all(isinstance(v, str) and v.strip() for v in definitions.values()):
+        raise StudyError("Every scale needs a one-line definition.")
+    known = {code for code, _ in settings.LANGUAGES}
+    if not study.languages or not set(study.languages) <= known:
+        raise StudyError(f"Languages must be a non-empty subset of: {', '.join(sorted(known))}.")
+
+
+def _full_clean(instance, exclude=None) -> None:
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as error:
+        raise StudyError(error.message_dict if hasattr(error, "error_dict") else error.messages) from error
+
+
+def study_items(*, study: Study) -> list[str]:
+    """The musical items every condition's stimulus set renders (sorted)."""
+    sets = [set(c.stimulus_set.stimuli.values_list("item_key", flat=True)) for c in study.conditions.all()]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+@transaction.atomic
+def study_open(*, study: Study) -> Study:
+    """Open a draft (or reopen a closed) study to volunteers.
+
+    Raises:
+        StudyNotReady: no conditions, a stimulus set not ready, sets rendering different items,
+            or too few items for the design. The message says which.
+    """
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    conditions = list(study.conditions.select_related("stimulus_set"))
+    if not conditions:
+        raise StudyNotReady("The study has no conditions.")
+    not_ready = [c.name for c in conditions if c.stimulus_set.status != StimulusSet.Status.READY]
+    if not_ready:
+        raise StudyNotReady(f"Stimulus sets not ready for: {', '.join(not_ready)}.")
+    item_sets = {c.name: set(c.stimulus_set.stimuli.values_list("item_key", flat=True)) for c in conditions}
+    first = next(iter(item_sets.values()))
+    differing = [name for name, items in item_sets.items() if items != first]
+    if differing:
+        raise StudyNotReady(
+            f"The conditions must render the same items; these differ from {conditions[0].name}: "
+            f"{', '.join(differing)}."
+        )
+    try:
+        design.check_design(
+            n_conditions=len(conditions),
+            n_items=len(first),
+            groups=study.groups,
+            clips_per_group=study.clips_per_group,
+        )
+    except design.DesignError as error:
+        raise StudyNotReady(str(error)) from error
+    study.status = Study.Status.OPEN
+    study.opened_at = study.opened_at or timezone.now()
+    study.closed_at = None
+    study.save(update_fields=["status", "opened_at", "closed_at"])
+    return study
+
+
+@transaction.atomic
+def study_close(*, study: Study) -> Study:
+    """Close the study: no one joins, plays or rates any more. Idempotent."""
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if study.status != Study.Status.CLOSED:
+        study.status = Study.Status.CLOSED
+        study.closed_at = timezone.now()
+        study.save(update_fields=["status", "closed_at"])
+    return study
+
+
+# --- Joining and the balanced assignment -----------------------------------------------------
+
+
+def release_abandoned_seats(*, study: Study, now=None) -> int:
+    """Mark sessions idle longer than the study's seat timeout as abandoned; return how many.
+
+    Their unrated trials stop counting as exposure (see exposure_counts), so the next volunteer
+    gets those clips. Call it inside the transaction that holds the study's row lock.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=study.seat_timeout_minutes)
+    return Participant.objects.filter(
+        study=study, status__in=Participant.LIVE_STATUSES, last_seen_at__lt=cutoff
+    ).update(status=Participant.Status.ABANDONED)
+
+
+def exposure_counts(*, study: Study) -> Counter:
+    """(condition id, item) -> trials that were rated or may still be (practice excluded).
+
+    A trial counts while its participant is live, and for ever once rated: an abandoned or
+    screened-out seat's unrated trials are released.
+    """
+    trials = Trial.objects.filter(participant__study=study, is_practice=False).filter(
+        Q(participant__status__in=Participant.LIVE_STATUSES + (Participant.Status.COMPLETED,))
+        | Q(rating__isnull=False)
+    )
+    return Counter(
+        (condition_id, item)
+        for condition_id, item in trials.values_list("condition_id", "stimulus__item_key")
+    )
+
+
+def _check_open(study: Study) -> None:
+    if study.status != Study.Status.OPEN:
+        raise StudyNotOpen(
+            "This study is not open at the moment." if study.status == "draft" else "This study has closed."
+        )
+
+
+def participant_join(
+    *,
+    study: Study,
+    consent_version: str,
+    questionnaire: dict | None = None,
+    prolific_pid: str = "",
+    study_id: str = "",
+    session_id: str = "",
+    language: str = "en",
+) -> Participant:
+    """A volunteer consents: create their session and its balanced G x M trials.
+
+    Locking: the study row is locked (`select_for_update`) for the whole transaction, so joins
+    of one study are serialised: each join sees every earlier join's trials when it counts
+    exposures, which is what keeps the (condition, item) counts within one of each other when
+    many volunteers arrive at once. On SQLite the IMMEDIATE transaction mode serialises writers.
+
+    A PROLIFIC_PID that already joined gets the same participant back (resume), unchanged.
+
+    Raises:
+        StudyNotOpen: the study is a draft or closed.
+        ConsentOutdated: the consent text changed since the page was shown.
+        StudyFull: the target number of participants is reached.
+    """
+    if questionnaire is not None and not isinstance(questionnaire, dict):
+        raise StudyError("The questionnaire must be a set of answers.")
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study.pk)
+        _check_open(study)
+        if prolific_pid:
+            existing = Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
+            if existing is not None:
+                return existing
+        if consent_version != study.consent_version:
+            raise ConsentOutdated("The consent text has changed; please read it again and consent.")
+        now = timezone.now()
+        release_abandoned_seats(study=study, now=now)
+        if study.target_participants:
+            taken = Participant.objects.filter(
+                study=study, status__in=Participant.LIVE_STATUSES + (Participant.Status.COMPLETED,)
+            ).count()
+            if taken >= study.target_participants:
+                raise StudyFull("This study has all the participants it needs. Thank you for your interest!")
+
+        conditions = list(study.conditions.select_related("stimulus_set"))
+        stimuli = {(c.pk, s.item_key): s for c in conditions for s in c.stimulus_set.stimuli.all()}
+        items = study_items(study=study)
+        ordinal = Participant.objects.filter(study=study).count()
+        seed = design.participant_seed(study.seed, ordinal)
+        try:
+            assignment = design.assign(
+                conditions=[c.pk for c in conditions],
+                items=items,
+                groups=study.groups,
+                clips_per_group=study.clips_per_group,
+                seed=seed,
+                exposure=exposure_counts(study=study),
+                practice=study.practice,
+            )
+        except design.DesignError as error:
+            raise StudyNotReady(str(error)) from error
+
+        screening = study.headphone_check or study.volume_check
+        participant = Participant(
+            study=study,
+            prolific_pid=prolific_pid[:64],
+            prolific_study_id=study_id[:64],
+            prolific_session_id=session_id[:64],
+            consent_version=consent_version,
+            consented_at=now,
+            questionnaire=questionnaire or {},
+            status=Participant.Status.CONSENTED if screening else Participant.Status.RATING,
+            language=language[:10] or "en",
+            assignment_seed=seed,
+            last_seen_at=now,
+        )
+        _full_clean(participant, exclude=["study"])
+        participant.save()
+        by_pk = {c.pk: c for c in conditions}
+        trials = [
+            Trial(
+                participant=participant,
+                group=g,
+                position=p,
+                stimulus=stimuli[(slot.condition, slot.item)],
+                condition=by_pk[slot.condition],
+            )
+            for g, group in enumerate(assignment.groups, start=1)
+            for p, slot in enumerate(group, start=1)
+        ]
+        if assignment.practice is not None:
+            slot = assignment.practice
+            trials.append(
+                Trial(
+                    participant=participant,
+                    group=0,
+                    position=0,
+                    is_practice=True,
+                    stimulus=stimuli[(slot.condition, slot.item)],
+                    condition=by_pk[slot.condition],
+                )
+            )
+        Trial.objects.bulk_create(trials)
+        return participant
+
+
+def _lock_participant(participant: Participant) -> Participant:
+    """Reload the participant with its row locked: one volunteer's writes queue up, in one order
+    (participant, then trial) everywhere, so they can never deadlock."""
+    return Participant.objects.select_related("study").select_for_update().get(pk=participant.pk)
+
+
+def _check_live(participant: Participant) -> None:
+    """Refuse if the study closed or the session ended."""
+    _check_open(participant.study)
+    if participant.status == Participant.Status.SCREENED_OUT:
+        raise ParticipantInactive("This session has ended after the headphone check. Thank you!")
+    if participant.status == Participant.Status.ABANDONED:
+        raise ParticipantInactive("This session expired after a long pause. Thank you for your time!")
+    if participant.status == Participant.Status.COMPLETED:
+        raise ParticipantInactive("You have already completed this study. Thank you!")
+
+
+def _live_participant(participant: Participant) -> Participant:
+    participant = _lock_participant(participant)
+    _check_live(participant)
+    return participant
+
+
+HEADPHONE_PASS_MIN = 4  # of 6 Huggins-pitch trials (Milne et al. 2021)
+
+
+@transaction.atomic
+def participant_record_headphone_check(*, participant: Participant, correct: int, total: int) -> bool:
+    """Record the headphone screening; a failure ends the session (status screened_out).
+
+    Passing needs at least 4 of 6 correct (Milne et al. 2021), scaled as 2/3 for another total.
+    Locks the participant row. Returns whether the volunteer passed.
+    """
+    participant = _live_participant(participant)
+    if not (
+        isinstance(correct, int) and isinstance(total, int) and 0 <= correct <= total and 0 < total <= 50
+    ):
+        raise StudyError("The headphone check result is not valid.")
+    passed = correct * 6 >= HEADPHONE_PASS_MIN * total
+    participant.headphone_correct = correct
+    participant.headphone_total = total
+    participant.headphone_passed = passed
+    participant.status = Participant.Status.RATING if passed else Participant.Status.SCREENED_OUT
+    participant.last_seen_at = timezone.now()
+    participant.save(
+        update_fields=["headphone_correct", "headphone_total", "headphone_passed", "status", "last_seen_at"]
+    )
+    return passed
+
+
+@transaction.atomic
+def participant_record_volume_check(*, participant: Participant) -> Participant:
+    """The volunteer set a comfortable volume. Locks the participant row. Idempotent."""
+    participant = _live_participant(participant)
+    participant.volume_checked = True
+    if participant.status == Participant.Status.CONSENTED:
+        participant.status = (
+            Participant.Status.SCREENING if participant.study.headphone_check else Participant.Status.RATING
+        )
+    participant.last_seen_at = timezone.now()
+    participant.save(update_fields=["volume_checked", "status", "last_seen_at"])
+    return participant
+
+
+def _trial_of(participant: Participant, public_id: str, *, lock: bool) -> Trial:
+    queryset = Trial.objects.select_related("stimulus")
+    if lock:
+        queryset = queryset.select_for_update()
+    trial = queryset.filter(participant=participant, public_id=str(public_id)).first()
+    if trial is None:
+        # Same answer for a wrong id and another volunteer's id: nothing to learn by guessing.
+        raise TrialNotFound("This clip is not part of your session.")
+    return trial
+
+
+@transaction.atomic
+def trial_record_play(
+    *, participant: Participant, public_id: str, event: str, position_s: float | None = None
+) -> Trial:
+    """Record that the volunteer's player started ("play") or reached the end ("ended").
+
+    The first "play" starts the clock that rating_submit checks; every "play" counts one play.
+    Locks the trial row so concurrent events never lose a count.
+    """
+    if event not in ("play", "ended"):
+        raise StudyError("Unknown player event.")
+    participant = _live_participant(participant)
+    trial = _trial_of(participant, public_id, lock=True)
+    now = timezone.now()
+    if event == "play":
+        trial.plays += 1
+        trial.first_played_at = trial.first_played_at or now
+    else:
+        if trial.first_played_at is None:
+            raise StudyError("The clip has not been played yet.")
+        trial.ended_at = now
+    if len(trial.play_events) < MAX_PLAY_EVENTS:
+        entry: dict[str, Any] = {"event": event, "at": now.isoformat()}
+        if position_s is not None:
+            entry["position_s"] = round(float(position_s), 3)
+        trial.play_events = [*trial.play_events, entry]
+    trial.save(update_fields=["plays", "first_played_at", "ended_at", "play_events"])
+    participant.last_seen_at = now
+    participant.save(update_fields=["last_seen_at"])
+    return trial
+
+
+def _scale_value(name: str, value) -> int:
+    if value is None or value == "":
+        raise RatingInvalid("Please rate all three scales before continuing.")
+    if isinstance(value, bool):
+        raise RatingInvalid(f"{name.capitalize()} must be a whole number from 1 to 5.")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise RatingInvalid(f"{name.capitalize()} must be a whole number from 1 to 5.") from None
+    if number != value and str(number) != str(value).strip():
+        raise RatingInvalid(f"{name.capitalize()} must be a whole number from 1 to 5.")
+    if not RATING_MIN <= number <= RATING_MAX:
+        raise RatingInvalid(f"{name.capitalize()} must be from 1 to 5.")
+    return number
+
+
+def rating_submit(
+    *, participant: Participant, public_id: str, naturalness: int, creativity: int, musicality: int
+) -> Rating:
+    """Rate one trial. Idempotent: a second submission returns the first rating unchanged.
+
+    Locking: the participant and then the trial row are locked (`select_for_update`) before
+    looking for an existing rating, so concurrent submissions of one trial queue up and all but
+    the first return its rating; the one-to-one constraint backs this up where locks are weaker.
+
+    Raises:
+        TrialNotFound: the trial belongs to another session or does not exist.
+        StudyNotOpen / ParticipantInactive: the study closed or the session ended.
+        RatingInvalid: a scale is missing or outside 1-5.
+        ListenIncomplete: the clip was not played, or not long enough ago to have been heard.
+    """
+    try:
+        with transaction.atomic():
+            return _rating_submit(participant, public_id, naturalness, creativity, musicality)
+    except IntegrityError:
+        existing = Rating.objects.filter(
+            trial__participant=participant, trial__public_id=str(public_id)
+        ).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def _rating_submit(participant, public_id, naturalness, creativity, musicality) -> Rating:
+    participant = _lock_participant(participant)
+    trial = _trial_of(participant, public_id, lock=True)
+    existing = Rating.objects.filter(trial=trial).first()
+    if existing is not None:
+        return existing
+    _check_live(participant)
+    values = {
+        "naturalness": _scale_value("naturalness", naturalness),
+        "creativity": _scale_value("creativity", creativity),
+        "musicality": _scale_value("musicality", musicality),
+    }
+    if trial.first_played_at is None:
+        raise ListenIncomplete("Please play the clip before rating it.")
+    now = timezone.now()
+    listened = (now - trial.first_played_at).total_seconds()
+    if listened + LISTEN_TOLERANCE_S < trial.stimulus.duration_s:
+        raise ListenIncomplete("Please listen to the whole clip before rating it.")
+    rating = Rating(trial=trial, listen_time_s=round(listened, 3), plays=trial.plays, **values)
+    rating.full_clean(exclude=["trial"], validate_unique=False)
+    rating.save()
+    participant.last_seen_at = now
+    participant.save(update_fields=["last_seen_at"])
+    return rating
+
+
+@transaction.atomic
+def participant_complete(*, participant: Participant) -> str:
+    """Finish the session once every trial is rated; return the completion code. Idempotent.
+
+    Locks the participant row.
+
+    Raises:
+        StudyError: some trials are still unrated.
+    """
+    locked = _lock_participant(participant)
+    if locked.status == Participant.Status.COMPLETED:
+        return locked.completion_code
+    _check_live(locked)
+    if locked.trials.filter(rating__isnull=True).exists():
+        raise StudyError("Please rate every clip before finishing.")
+    now = timezone.now()
+    locked.status = Participant.Status.COMPLETED
+    locked.completed_at = now
+    locked.last_seen_at = now
+    locked.completion_code = locked.study.completion_code
+    locked.save(update_fields=["status", "completed_at", "last_seen_at", "completion_code"])
+    return locked.completion_code
