@@ -72,6 +72,11 @@ class StimulusSet(models.Model):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Who is building the set and when they last reported: a build whose worker died is taken over
+    # (see generation.services.stimulus_set_build); attempts counts the takeovers.
+    claimed_by = models.CharField(max_length=200, blank=True, help_text="host:pid of the building worker")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
     request_key = models.CharField(
         max_length=64, unique=True, null=True, blank=True, help_text="Makes a repeated request idempotent."
     )
