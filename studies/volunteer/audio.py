@@ -10,6 +10,7 @@ A clip is described as a list of segments (bytes we built, or a slice of the sto
 range request reads only what it needs and large files are never loaded whole.
 """
 
+import contextlib
 import io
 import re
 import struct
@@ -37,7 +38,7 @@ Segment = bytes | FileSlice
 class CleanAudio:
     """A clip's served representation: the concatenation of `segments`, all tags removed."""
 
-    path: Path
+    path: Path | None  # the stored file the FileSlice segments read from (None: bytes only)
     content_type: str
     segments: tuple[Segment, ...]
 
@@ -48,7 +49,8 @@ class CleanAudio:
     def iter_range(self, start: int, end: int):
         """Yield the bytes start..end (inclusive) of the representation, in chunks."""
         position = 0
-        with self.path.open("rb") as handle:
+        needs_file = any(isinstance(s, FileSlice) for s in self.segments)
+        with self.path.open("rb") if needs_file else contextlib.nullcontext() as handle:
             for segment in self.segments:
                 length = len(segment) if isinstance(segment, bytes) else segment.length
                 lo, hi = max(start, position), min(end + 1, position + length)
@@ -154,6 +156,11 @@ def _flac(path: Path) -> CleanAudio:
         for i, (t, b) in enumerate(kept)
     )
     return CleanAudio(path, "audio/flac", (b"fLaC" + blocks, FileSlice(frames, path.stat().st_size - frames)))
+
+
+def generated_wav(data: bytes) -> CleanAudio:
+    """A WAV made in memory (the headphone-check sounds), served like a clip."""
+    return CleanAudio(None, "audio/wav", (data,))
 
 
 def _transcoded(path: Path) -> CleanAudio:

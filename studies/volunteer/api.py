@@ -1,0 +1,213 @@
+"""The volunteer page's own calls (DRF). Thin: each endpoint calls one studies service.
+
+Authentication is the participant's token held in the server-side Django session (the browser
+has only the session cookie), never an id in the URL; the URL names a study and, for trials, an
+opaque public id that the services check belongs to this participant. CSRF is enforced as for
+Django forms. Refusals carry the service's message, translated: 400 for an invalid request,
+403 for a trial that is not the volunteer's, 409 when the study or session state forbids it.
+A repeated call (double click, network retry) answers exactly as the first.
+"""
+
+from django.contrib.auth.models import AnonymousUser
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import BaseAuthentication, CSRFCheck
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from studies import selectors, services
+from studies.models import Participant, Study
+from studies.volunteer import headphones
+from studies.volunteer.messages import translate
+from studies.volunteer.selectors import session_participant
+from studies.volunteer.views import HUGGINS_SESSION_KEY
+
+ERROR_STATUS = {
+    services.TrialNotFound: status.HTTP_403_FORBIDDEN,
+    services.StudyNotOpen: status.HTTP_409_CONFLICT,
+    services.ParticipantInactive: status.HTTP_409_CONFLICT,
+    services.ListenIncomplete: status.HTTP_409_CONFLICT,
+    services.ConsentOutdated: status.HTTP_409_CONFLICT,
+    services.StudyFull: status.HTTP_409_CONFLICT,
+}
+
+
+class ParticipantSessionAuthentication(BaseAuthentication):
+    """request.auth = the Participant whose token this browser's session holds for the URL's study."""
+
+    def authenticate(self, request):
+        slug = request.parser_context["kwargs"].get("slug", "")
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            return None
+        participant = session_participant(request=request._request, study=study)
+        if participant is None:
+            return None
+        self._enforce_csrf(request)
+        return AnonymousUser(), participant
+
+    @staticmethod
+    def _enforce_csrf(request) -> None:
+        check = CSRFCheck(lambda _request: None)
+        check.process_request(request)
+        reason = check.process_view(request, None, (), {})
+        if reason:
+            raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")
+
+
+class IsParticipant(BasePermission):
+    message = _("No volunteer session in this browser for this study. Please open the study link again.")
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, Participant)
+
+
+class VolunteerAPIView(APIView):
+    authentication_classes = [ParticipantSessionAuthentication]
+    permission_classes = [IsParticipant]
+
+    def refuse(self, error: services.StudyError) -> Response:
+        code = next(
+            (s for cls, s in ERROR_STATUS.items() if isinstance(error, cls)), status.HTTP_400_BAD_REQUEST
+        )
+        return Response({"detail": translate(error.messages[0]), "code": type(error).__name__}, status=code)
+
+    def next_url(self, slug: str) -> str:
+        return reverse("volunteer:session", args=[slug])
+
+
+NextSerializer = inline_serializer("VolunteerNext", {"next": serializers.CharField()})
+
+
+class StateApi(VolunteerAPIView):
+    class OutputSerializer(serializers.Serializer):
+        step = serializers.CharField()
+        group = serializers.IntegerField()
+        groups = serializers.IntegerField()
+        clip = serializers.IntegerField()
+        clips_per_group = serializers.IntegerField()
+        rated = serializers.IntegerField()
+        total = serializers.IntegerField()
+        next = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer, summary="The volunteer's current step and progress")
+    def get(self, request, slug: str):
+        step = selectors.participant_current_step(participant=request.auth)
+        data = {
+            "step": step.kind,
+            "group": step.group_number,
+            "groups": step.groups,
+            "clip": step.clip_number,
+            "clips_per_group": step.clips_per_group,
+            "rated": step.rated,
+            "total": step.total,
+            "next": self.next_url(slug),
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+class VolumeCheckApi(VolunteerAPIView):
+    @extend_schema(request=None, responses=NextSerializer, summary="The volunteer set a comfortable volume")
+    def post(self, request, slug: str):
+        try:
+            services.participant_record_volume_check(participant=request.auth)
+        except services.StudyError as error:
+            return self.refuse(error)
+        return Response({"next": self.next_url(slug)})
+
+
+class HeadphoneAnswerApi(VolunteerAPIView):
+    """One answer of the Huggins-pitch test; the sixth scores the test through the service."""
+
+    class InputSerializer(serializers.Serializer):
+        answer = serializers.ChoiceField(choices=[1, 2, 3])
+
+    @extend_schema(
+        request=InputSerializer, responses=NextSerializer, summary="Answer one headphone-check sound"
+    )
+    def post(self, request, slug: str, number: int):
+        participant = request.auth
+        plans = request.session.get(HUGGINS_SESSION_KEY, {})
+        plan = plans.get(participant.token)
+        step = selectors.participant_current_step(participant=participant)
+        answered = len(plan["responses"]) if plan else 0
+        if plan is None or step.kind != "headphone" or number <= answered:
+            # A retry of an answer already counted (or a test already scored): same answer as before.
+            if plan is not None and number <= answered:
+                return Response({"next": self.next_url(slug)})
+            return Response(
+                {"detail": translate("The headphone check result is not valid."), "code": "StudyError"},
+                status=status.HTTP_409_CONFLICT,
+            )
+        if number != answered + 1:
+            return Response(
+                {"detail": translate("The headphone check result is not valid."), "code": "StudyError"},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        responses = [*plan["responses"], serializer.validated_data["answer"] - 1]
+        if len(responses) == headphones.TRIALS:
+            try:
+                services.participant_record_headphone_check(
+                    participant=participant,
+                    correct=headphones.score({**plan, "responses": responses}),
+                    total=headphones.TRIALS,
+                )
+            except services.StudyError as error:
+                return self.refuse(error)
+        plan["responses"] = responses
+        request.session.modified = True
+        return Response({"next": self.next_url(slug)})
+
+
+class TrialEventApi(VolunteerAPIView):
+    class InputSerializer(serializers.Serializer):
+        event = serializers.ChoiceField(choices=["play", "ended"])
+        position_s = serializers.FloatField(required=False, allow_null=True, min_value=0)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer("VolunteerTrialEvent", {"plays": serializers.IntegerField()}),
+        summary="The player started or reached the end of a clip",
+    )
+    def post(self, request, slug: str, public_id: str):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            trial = services.trial_record_play(
+                participant=request.auth, public_id=public_id, **serializer.validated_data
+            )
+        except services.StudyError as error:
+            return self.refuse(error)
+        return Response({"plays": trial.plays})
+
+
+class RatingApi(VolunteerAPIView):
+    # The service validates the values (missing, not a whole number, outside 1-5) with the
+    # messages volunteers see, so they are passed through untouched.
+    RatingInput = inline_serializer(
+        "VolunteerRating",
+        {
+            scale: serializers.IntegerField(min_value=1, max_value=5)
+            for scale in ("naturalness", "creativity", "musicality")
+        },
+    )
+
+    @extend_schema(request=RatingInput, responses=NextSerializer, summary="Rate a clip (idempotent)")
+    def post(self, request, slug: str, public_id: str):
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            services.rating_submit(
+                participant=request.auth,
+                public_id=public_id,
+                naturalness=data.get("naturalness"),
+                creativity=data.get("creativity"),
+                musicality=data.get("musicality"),
+            )
+        except services.StudyError as error:
+            return self.refuse(error)
+        return Response({"next": self.next_url(slug)})

@@ -1,0 +1,26 @@
+"""Reads for the volunteer pages: which participant this browser is, and its own trials."""
+
+from django.http import HttpRequest
+
+from studies import selectors
+from studies.models import Participant, Study, Trial
+
+# The Django session (server side) maps study slug -> participant token; the browser holds only
+# the session cookie, never the token or any id.
+SESSION_KEY = "volunteer_tokens"
+
+
+def session_participant(*, request: HttpRequest, study: Study) -> Participant | None:
+    token = request.session.get(SESSION_KEY, {}).get(study.slug, "")
+    return selectors.participant_by_token(study=study, token=token)
+
+
+def remember_participant(*, request: HttpRequest, participant: Participant) -> None:
+    tokens = dict(request.session.get(SESSION_KEY, {}))
+    tokens[participant.study.slug] = participant.token
+    request.session[SESSION_KEY] = tokens
+
+
+def participant_trial(*, participant: Participant, public_id: str) -> Trial | None:
+    """One of this participant's own trials, or None (also for another participant's trial)."""
+    return participant.trials.select_related("stimulus").filter(public_id=public_id).first()

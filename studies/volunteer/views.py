@@ -1,0 +1,255 @@
+"""The volunteer's pages. Thin: the studies services decide, these views render their state.
+
+Every page is drawn from the participant's state in the database (selectors.participant_current_step),
+so reloading or coming back after a lost connection shows exactly the step the volunteer was on.
+What the browser gets is blind: the study's title and texts, opaque per-trial URLs, and nothing
+that names a condition, a model, a stimulus or a row.
+"""
+
+import numpy as np
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from studies import selectors, services
+from studies.models import SCALES, Study
+from studies.volunteer import audio, headphones
+from studies.volunteer.forms import ConsentForm
+from studies.volunteer.messages import translate
+from studies.volunteer.selectors import participant_trial, remember_participant, session_participant
+
+HUGGINS_SESSION_KEY = "volunteer_huggins"  # token -> the participant's headphone test (answers stay here)
+PROLIFIC_PARAMETERS = {"prolific_pid": "PROLIFIC_PID", "study_id": "STUDY_ID", "session_id": "SESSION_ID"}
+
+
+def _visible_study(slug: str) -> Study:
+    """Open and closed studies have a page; drafts do not exist for volunteers."""
+    return get_object_or_404(Study.objects.exclude(status=Study.Status.DRAFT), slug=slug)
+
+
+def _message(request, study, heading: str, message: str, status: int = 200) -> HttpResponse:
+    return render(
+        request,
+        "studies/volunteer/message.html",
+        {"study": study, "heading": heading, "message": message, "step": "message"},
+        status=status,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def entry(request: HttpRequest, slug: str) -> HttpResponse:
+    """What the study is, consent and the optional questionnaire; posting it joins the study."""
+    study = _visible_study(slug)
+    if session_participant(request=request, study=study) is not None:
+        return redirect("volunteer:session", slug=slug)
+    if study.status != Study.Status.OPEN:
+        return _message(request, study, _("This study has closed"), translate("This study has closed."))
+    if request.method == "POST":
+        form = ConsentForm(request.POST)
+        if form.is_valid():
+            try:
+                participant = services.participant_join(
+                    study=study,
+                    consent_version=form.cleaned_data["consent_version"],
+                    questionnaire=form.questionnaire(),
+                    prolific_pid=form.cleaned_data["prolific_pid"],
+                    study_id=form.cleaned_data["study_id"],
+                    session_id=form.cleaned_data["session_id"],
+                    language=get_language() or "en",
+                )
+            except services.StudyError as error:
+                form.add_error(None, translate(error.messages[0]))
+            else:
+                remember_participant(request=request, participant=participant)
+                return redirect("volunteer:session", slug=slug)
+    else:
+        initial = {field: request.GET.get(param, "")[:64] for field, param in PROLIFIC_PARAMETERS.items()}
+        form = ConsentForm(initial={"consent_version": study.consent_version, **initial})
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "studies/volunteer/entry.html",
+        {"study": study, "form": form, "step": "consent"},
+        status=status,
+    )
+
+
+def _page_config(request, slug: str, step: str, **extra) -> dict:
+    return {
+        "step": step,
+        "csrf": get_token(request),
+        "strings": {
+            "error": _("Something went wrong. Please try again."),
+            "network": _("The connection was lost. Check your internet connection and try again."),
+            "cannot_play": _("Your browser did not start the sound. Please press the button again."),
+            "cannot_load": _(
+                "The sound could not be loaded. Check your connection and press the button again."
+            ),
+            "play": _("Play"),
+            "playing": _("Playing…"),
+            "played": _("Played"),
+            "play_again": _("Play again"),
+            "may_rate": _("You can rate the clip now (and listen again if you like)."),
+            "missing": _("Please rate:"),
+        },
+        **extra,
+    }
+
+
+def _scales(study: Study) -> list[dict]:
+    labels = {"naturalness": _("Naturalness"), "creativity": _("Creativity"), "musicality": _("Musicality")}
+    return [
+        {"name": name, "label": labels[name], "definition": translate(study.scale_definitions.get(name, ""))}
+        for name in SCALES
+    ]
+
+
+def _huggins_plan(request, participant) -> dict:
+    plans = request.session.setdefault(HUGGINS_SESSION_KEY, {})
+    if participant.token not in plans:
+        plans[participant.token] = headphones.new_plan(np.random.default_rng())
+        request.session.modified = True
+    return plans[participant.token]
+
+
+@never_cache
+@require_GET
+def session(request: HttpRequest, slug: str) -> HttpResponse:
+    """The volunteer's current step: screening, practice, a trial, or the end."""
+    study = _visible_study(slug)
+    participant = session_participant(request=request, study=study)
+    if participant is None:
+        return redirect("volunteer:entry", slug=slug)
+    step = selectors.participant_current_step(participant=participant)
+    context = {"study": study, "step": step.kind}
+
+    if step.kind == "volume":
+        config = _page_config(
+            request, slug, "volume", urls={"volume": reverse("volunteer:api-volume", args=[slug])}
+        )
+        context |= {"tone_url": reverse("volunteer:tone", args=[slug]), "page_config": config}
+        return render(request, "studies/volunteer/volume.html", context)
+
+    if step.kind == "headphone":
+        plan = _huggins_plan(request, participant)
+        number = len(plan["responses"]) + 1
+        config = _page_config(
+            request,
+            slug,
+            "headphones",
+            urls={"answer": reverse("volunteer:api-headphones", args=[slug, number])},
+        )
+        context |= {
+            "number": number,
+            "total": headphones.TRIALS,
+            "sound_url": reverse("volunteer:huggins", args=[slug]),
+            "page_config": config,
+        }
+        return render(request, "studies/volunteer/headphones.html", context)
+
+    if step.kind in ("practice", "trial"):
+        trial = step.trial
+        scales = _scales(study)
+        config = _page_config(
+            request,
+            slug,
+            step.kind,
+            urls={
+                "events": reverse("volunteer:api-events", args=[slug, trial.public_id]),
+                "rating": reverse("volunteer:api-rating", args=[slug, trial.public_id]),
+            },
+            scales=[{"name": s["name"], "label": str(s["label"])} for s in scales],
+            played_to_end=trial.ended_at is not None,
+        )
+        points = [(1, _("Very poor")), (2, _("Poor")), (3, _("Fair")), (4, _("Good")), (5, _("Excellent"))]
+        context |= {
+            "practice": step.kind == "practice",
+            "progress": {
+                "group": step.group_number,
+                "groups": step.groups,
+                "clip": step.clip_number,
+                "clips": step.clips_per_group,
+                "done": step.rated,
+                "total": step.total,
+            },
+            "clip_url": reverse("volunteer:clip", args=[slug, trial.public_id]),
+            "scales": scales,
+            "points": points,
+            "page_config": config,
+        }
+        return render(request, "studies/volunteer/trial.html", context)
+
+    if step.kind in ("done", "completed"):
+        try:
+            code = services.participant_complete(participant=participant)
+        except services.StudyError as error:
+            return _message(request, study, _("Not finished yet"), translate(error.messages[0]), status=409)
+        context |= {"completion_code": code, "redirect_url": study.redirect_url}
+        return render(request, "studies/volunteer/done.html", context)
+
+    endings = {
+        "screened_out": (
+            _("Thank you"),
+            _(
+                "This study needs headphones, and the check suggests that the sound is not reaching "
+                "your ears separately. Your session has ended; thank you for your time."
+            ),
+        ),
+        "expired": (
+            _("Session expired"),
+            translate("This session expired after a long pause. Thank you for your time!"),
+        ),
+        "closed": (_("This study has closed"), translate("This study has closed.")),
+    }
+    heading, message = endings.get(step.kind, (_("Thank you"), ""))
+    return _message(request, study, heading, message)
+
+
+def _participant_or_404(request, slug: str):
+    study = _visible_study(slug)
+    participant = session_participant(request=request, study=study)
+    if participant is None:
+        raise Http404
+    return participant
+
+
+@require_http_methods(["GET", "HEAD"])
+def clip(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    """A trial's audio, only for the participant the trial belongs to."""
+    participant = _participant_or_404(request, slug)
+    trial = participant_trial(participant=participant, public_id=public_id)
+    if trial is None:
+        raise Http404
+    return audio.audio_response(request, audio.clean_audio(trial.stimulus.audio.path))
+
+
+@require_http_methods(["GET", "HEAD"])
+def huggins(request: HttpRequest, slug: str) -> HttpResponse:
+    """The sound of the headphone-check trial the volunteer is on (the URL never says which)."""
+    participant = _participant_or_404(request, slug)
+    plan = _huggins_plan(request, participant)
+    index = len(plan["responses"])
+    if index >= headphones.TRIALS:
+        raise Http404
+    config = headphones.HugginsConfig()
+    samples = headphones.huggins_trial(
+        seed=plan["seeds"][index], pitch_interval=plan["answers"][index], config=config
+    )
+    return audio.audio_response(
+        request, audio.generated_wav(headphones.wav_bytes(samples, config.sample_rate))
+    )
+
+
+@require_http_methods(["GET", "HEAD"])
+def tone(request: HttpRequest, slug: str) -> HttpResponse:
+    """The volume-check tone."""
+    _participant_or_404(request, slug)
+    return audio.audio_response(
+        request, audio.generated_wav(headphones.wav_bytes(headphones.volume_tone(), 22050))
+    )
