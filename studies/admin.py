@@ -1,0 +1,66 @@
+from django.contrib import admin
+
+from studies.models import Condition, Participant, Rating, Study, Trial
+
+
+class ConditionInline(admin.TabularInline):
+    model = Condition
+    extra = 0
+    raw_id_fields = ["stimulus_set"]
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["slug", "title", "status", "owner", "groups", "clips_per_group", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["slug", "title"]
+    readonly_fields = ["created_at", "opened_at", "closed_at"]
+    inlines = [ConditionInline]
+
+
+@admin.register(Condition)
+class ConditionAdmin(admin.ModelAdmin):
+    list_display = ["name", "study", "role", "stimulus_set"]
+    list_filter = ["role", "study"]
+
+
+class TrialInline(admin.TabularInline):
+    model = Trial
+    extra = 0
+    fields = ["group", "position", "is_practice", "condition", "stimulus", "plays", "first_played_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ["pk", "study", "status", "headphone_passed", "language", "created_at", "completed_at"]
+    list_filter = ["study", "status", "headphone_passed", "language"]
+    search_fields = ["prolific_pid", "prolific_session_id"]
+    # The token is a volunteer's credential: shown to no one, not even in the admin.
+    exclude = ["token"]
+    readonly_fields = ["created_at", "consented_at", "assignment_seed"]
+    inlines = [TrialInline]
+
+
+@admin.register(Trial)
+class TrialAdmin(admin.ModelAdmin):
+    list_display = ["pk", "participant", "group", "position", "is_practice", "condition", "plays"]
+    list_filter = ["participant__study", "is_practice", "condition"]
+    raw_id_fields = ["participant", "stimulus"]
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = [
+        "trial",
+        "naturalness",
+        "creativity",
+        "musicality",
+        "listen_time_s",
+        "plays",
+        "submitted_at",
+    ]
+    list_filter = ["trial__participant__study"]
+    raw_id_fields = ["trial"]

@@ -1,0 +1,196 @@
+"""Researcher REST API (DRF), under /api/studies/. Thin: each endpoint calls one service or selector.
+
+Only staff and members of the "researcher" group get in; a researcher sees and changes only the
+studies they own (another's study answers 404, so its existence is not disclosed); staff see all.
+Refusals from the services answer 400 with {"detail": message}.
+"""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from generation.models import StimulusSet
+from studies import selectors, services
+from studies.models import Condition, Study
+
+
+class IsResearcher(BasePermission):
+    message = "Only researchers can use this endpoint."
+
+    def has_permission(self, request, view) -> bool:
+        return selectors.user_is_researcher(request.user)
+
+
+class ResearcherApi(APIView):
+    permission_classes = [IsAuthenticated, IsResearcher]
+
+    def get_study(self, slug: str) -> Study:
+        study = Study.objects.filter(slug=slug).select_related("owner").first()
+        if study is None or not selectors.study_visible_to(study=study, user=self.request.user):
+            raise Http404("No such study.")
+        return study
+
+    @staticmethod
+    def refused(error: services.StudyError) -> Response:
+        detail = error.message_dict if hasattr(error, "error_dict") else " ".join(error.messages)
+        return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+
+
+@extend_schema_serializer(component_name="StudyCondition")
+class ConditionOutputSerializer(serializers.ModelSerializer):
+    stimulus_set = serializers.CharField(source="stimulus_set.__str__")
+    stimulus_set_id = serializers.IntegerField()
+
+    class Meta:
+        model = Condition
+        fields = ["name", "role", "stimulus_set", "stimulus_set_id"]
+
+
+@extend_schema_serializer(component_name="Study")
+class StudyOutputSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.get_username")
+    conditions = ConditionOutputSerializer(many=True)
+    volunteer_path = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Study
+        fields = [
+            "slug",
+            "title",
+            "status",
+            "owner",
+            "description",
+            "consent_text",
+            "consent_version",
+            "instructions",
+            "groups",
+            "clips_per_group",
+            "scale_definitions",
+            "target_participants",
+            "completion_code",
+            "redirect_url",
+            "languages",
+            "headphone_check",
+            "volume_check",
+            "practice",
+            "seat_timeout_minutes",
+            "seed",
+            "conditions",
+            "volunteer_path",
+            "created_at",
+            "opened_at",
+            "closed_at",
+        ]
+
+    def get_volunteer_path(self, study: Study) -> str:
+        return f"/s/{study.slug}/"
+
+
+class StudyListApi(ResearcherApi):
+    @extend_schema_serializer(component_name="StudyConditionInput")
+    class ConditionInputSerializer(serializers.Serializer):
+        name = serializers.SlugField(max_length=80)
+        stimulus_set = serializers.PrimaryKeyRelatedField(queryset=StimulusSet.objects.all())
+        role = serializers.ChoiceField(choices=Condition.Role.choices, default=Condition.Role.SYSTEM)
+
+    @extend_schema_serializer(component_name="StudyCreateInput")
+    class InputSerializer(serializers.Serializer):
+        slug = serializers.SlugField(max_length=60)
+        title = serializers.CharField(max_length=200)
+        conditions = serializers.ListField(child=serializers.DictField(), min_length=1)
+        groups = serializers.IntegerField(min_value=1, max_value=20, default=3)
+        clips_per_group = serializers.IntegerField(min_value=1, max_value=20, default=5)
+        description = serializers.CharField(required=False, allow_blank=True)
+        consent_text = serializers.CharField(required=False, allow_blank=True)
+        consent_version = serializers.CharField(required=False, max_length=40)
+        instructions = serializers.CharField(required=False, allow_blank=True)
+        scale_definitions = serializers.DictField(child=serializers.CharField(), required=False)
+        target_participants = serializers.IntegerField(min_value=0, required=False)
+        completion_code = serializers.CharField(required=False, allow_blank=True, max_length=40)
+        redirect_url = serializers.URLField(required=False, allow_blank=True)
+        languages = serializers.ListField(child=serializers.CharField(), required=False)
+        headphone_check = serializers.BooleanField(required=False)
+        volume_check = serializers.BooleanField(required=False)
+        practice = serializers.BooleanField(required=False)
+        seat_timeout_minutes = serializers.IntegerField(min_value=1, required=False)
+        seed = serializers.IntegerField(min_value=0, required=False)
+
+        def validate_conditions(self, value):
+            parsed = []
+            for entry in value:
+                condition = StudyListApi.ConditionInputSerializer(data=entry)
+                condition.is_valid(raise_exception=True)
+                parsed.append(condition.validated_data)
+            return parsed
+
+    @extend_schema(responses=StudyOutputSerializer(many=True))
+    def get(self, request):
+        studies = selectors.study_list(user=request.user).prefetch_related("conditions__stimulus_set")
+        return Response(StudyOutputSerializer(studies, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: StudyOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        conditions = [(c["name"], c["stimulus_set"], c["role"]) for c in data.pop("conditions")]
+        if Study.objects.filter(slug=data["slug"]).exists():
+            return Response({"detail": "A study with this slug exists."}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            study = services.study_create(owner=request.user, conditions=conditions, **data)
+        except services.StudyError as error:
+            return self.refused(error)
+        return Response(StudyOutputSerializer(study).data, status=status.HTTP_201_CREATED)
+
+
+class StudyDetailApi(ResearcherApi):
+    @extend_schema(responses=StudyOutputSerializer)
+    def get(self, request, slug: str):
+        return Response(StudyOutputSerializer(self.get_study(slug)).data)
+
+
+class StudyOpenApi(ResearcherApi):
+    @extend_schema(request=None, responses=StudyOutputSerializer)
+    def post(self, request, slug: str):
+        try:
+            study = services.study_open(study=self.get_study(slug))
+        except services.StudyError as error:
+            return self.refused(error)
+        return Response(StudyOutputSerializer(study).data)
+
+
+class StudyCloseApi(ResearcherApi):
+    @extend_schema(request=None, responses=StudyOutputSerializer)
+    def post(self, request, slug: str):
+        study = services.study_close(study=self.get_study(slug))
+        return Response(StudyOutputSerializer(study).data)
+
+
+class StudyProgressApi(ResearcherApi):
+    @extend_schema_serializer(component_name="StudyProgress")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="StudyProgressCondition")
+        class ConditionRow(serializers.Serializer):
+            name = serializers.CharField()
+            role = serializers.CharField()
+            ratings = serializers.IntegerField()
+            per_item = serializers.ListField(child=serializers.IntegerField())
+
+        status = serializers.CharField()
+        target = serializers.IntegerField()
+        started = serializers.IntegerField()
+        in_progress = serializers.IntegerField()
+        screened_out = serializers.IntegerField()
+        completed = serializers.IntegerField()
+        abandoned = serializers.IntegerField()
+        ratings = serializers.IntegerField()
+        items = serializers.ListField(child=serializers.CharField())
+        conditions = ConditionRow(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, slug: str):
+        progress = selectors.study_progress(study=self.get_study(slug))
+        return Response(self.OutputSerializer(progress.as_dict()).data)

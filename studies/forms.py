@@ -1,0 +1,109 @@
+"""The researcher's study form. `manage.py create_study` validates its options with the same form."""
+
+from django import forms
+from django.conf import settings
+
+from generation.models import StimulusSet
+from studies.models import DEFAULT_SCALE_DEFINITIONS, SCALES, Condition, Study
+
+
+class StudyForm(forms.Form):
+    slug = forms.SlugField(max_length=60, help_text="The volunteer link will be /s/<slug>/.")
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    consent_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    consent_version = forms.CharField(max_length=40, initial="1")
+    instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    groups = forms.IntegerField(min_value=1, max_value=20, initial=3, help_text="G")
+    clips_per_group = forms.IntegerField(
+        min_value=1, max_value=20, initial=5, help_text="M (at most the number of conditions)"
+    )
+    naturalness_definition = forms.CharField(max_length=300, initial=DEFAULT_SCALE_DEFINITIONS["naturalness"])
+    creativity_definition = forms.CharField(max_length=300, initial=DEFAULT_SCALE_DEFINITIONS["creativity"])
+    musicality_definition = forms.CharField(max_length=300, initial=DEFAULT_SCALE_DEFINITIONS["musicality"])
+    target_participants = forms.IntegerField(min_value=0, initial=30, help_text="0: no limit")
+    completion_code = forms.CharField(max_length=40, required=False, help_text="Blank: a random code.")
+    redirect_url = forms.URLField(
+        required=False, assume_scheme="https", help_text="E.g. Prolific's completion URL."
+    )
+    languages = forms.MultipleChoiceField(
+        choices=settings.LANGUAGES,
+        initial=[code for code, _ in settings.LANGUAGES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    headphone_check = forms.BooleanField(required=False, initial=True)
+    volume_check = forms.BooleanField(required=False, initial=True)
+    practice = forms.BooleanField(required=False, initial=True)
+    seat_timeout_minutes = forms.IntegerField(min_value=1, initial=60)
+    seed = forms.IntegerField(min_value=0, required=False, help_text="Blank: random.")
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        if Study.objects.filter(slug=slug).exists():
+            raise forms.ValidationError("A study with this slug exists.")
+        return slug
+
+    def service_options(self) -> dict:
+        """The cleaned data as study_create's keyword arguments (conditions excluded)."""
+        data = dict(self.cleaned_data)
+        data["scale_definitions"] = {scale: data.pop(f"{scale}_definition") for scale in SCALES}
+        return data
+
+
+def role_for(stimulus_set: StimulusSet) -> str:
+    """The condition role a set's source suggests."""
+    return {
+        StimulusSet.Source.REAL: Condition.Role.REFERENCE,
+        StimulusSet.Source.LOW_ANCHOR: Condition.Role.LOW_ANCHOR,
+    }.get(stimulus_set.source, Condition.Role.SYSTEM)
+
+
+class ConditionForm(forms.Form):
+    include = forms.BooleanField(required=False)
+    stimulus_set = forms.ModelChoiceField(
+        queryset=StimulusSet.objects.filter(status=StimulusSet.Status.READY), required=False
+    )
+    name = forms.SlugField(max_length=80, required=False, help_text="Internal, never shown to volunteers.")
+    role = forms.ChoiceField(choices=Condition.Role.choices, initial=Condition.Role.SYSTEM)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("include") and not (data.get("stimulus_set") and data.get("name")):
+            raise forms.ValidationError("An included condition needs a stimulus set and a name.")
+        return data
+
+
+class BaseConditionFormSet(forms.BaseFormSet):
+    def clean(self):
+        if any(self.errors):
+            return
+        names = [f.cleaned_data["name"] for f in self.forms if f.cleaned_data.get("include")]
+        if not names:
+            raise forms.ValidationError("Include at least one condition.")
+        if len(set(names)) != len(names):
+            raise forms.ValidationError("Two conditions have the same name.")
+
+    def conditions(self) -> list[tuple[str, StimulusSet, str]]:
+        return [
+            (f.cleaned_data["name"], f.cleaned_data["stimulus_set"], f.cleaned_data["role"])
+            for f in self.forms
+            if f.cleaned_data.get("include")
+        ]
+
+
+ConditionFormSet = forms.formset_factory(ConditionForm, formset=BaseConditionFormSet, extra=0)
+
+
+def condition_initial() -> list[dict]:
+    """One row per ready stimulus set (newest version of each name first), suggested name and role."""
+    rows = []
+    for stimulus_set in StimulusSet.objects.filter(status=StimulusSet.Status.READY).order_by(
+        "name", "-version"
+    ):
+        name = (
+            stimulus_set.name if stimulus_set.version == 1 else f"{stimulus_set.name}-v{stimulus_set.version}"
+        )
+        rows.append(
+            {"include": False, "stimulus_set": stimulus_set, "name": name, "role": role_for(stimulus_set)}
+        )
+    return rows
