@@ -162,6 +162,12 @@ class EC2VAEConfig(ModelConfig):
         "small": {"hidden": 128, "z_pitch": 32, "z_rhythm": 32},  # CPU training in minutes, ~2 MB
         "paper": {},  # the original EC2-VAE sizes
     }
+    TRAINING: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"batch_size": 4, "steps": 50},
+        # 16 windows of 100 steps = 48 two-bar segments a step; minutes on one CPU core
+        "small": {"batch_size": 16, "steps": 600, "learning_rate": 1e-3, "validate_every": 200},
+        "paper": {"batch_size": 43},  # 43 windows = 129 segments, the original's batch of 128
+    }
 
 
 @register_variant("ec2vae")
