@@ -1,0 +1,118 @@
+"""`python manage.py create_study`: the researcher form's options on the command line.
+
+    manage.py create_study --slug pilot --title "Pilot" --owner researcher \\
+        --condition proposed=imported-proposed:system --condition real=imported-real@2:reference \\
+        --groups 3 --clips-per-group 5 --open
+
+A condition is NAME=SET[@VERSION][:ROLE]; SET is a stimulus set name (its newest ready version
+unless @VERSION is given) or its numeric id; ROLE is system (default), reference or low_anchor.
+"""
+
+import re
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from generation.models import StimulusSet
+from studies import services
+from studies.forms import StudyForm
+from studies.models import DEFAULT_SCALE_DEFINITIONS, Condition
+
+CONDITION_RE = re.compile(r"^(?P<name>[-\w]+)=(?P<set>[-\w]+)(@(?P<version>\d+))?(:(?P<role>\w+))?$")
+
+
+def parse_condition(text: str) -> tuple[str, StimulusSet, str]:
+    match = CONDITION_RE.match(text.strip())
+    if not match:
+        raise CommandError(f"--condition {text!r}: expected NAME=SET[@VERSION][:ROLE]")
+    role = match["role"] or Condition.Role.SYSTEM
+    if role not in Condition.Role.values:
+        raise CommandError(f"--condition {text!r}: role must be one of {', '.join(Condition.Role.values)}")
+    sets = StimulusSet.objects.filter(name=match["set"])
+    if match["set"].isdigit() and not sets.exists():
+        sets = StimulusSet.objects.filter(pk=int(match["set"]))
+    if match["version"]:
+        sets = sets.filter(version=int(match["version"]))
+    else:
+        sets = sets.filter(status=StimulusSet.Status.READY)
+    stimulus_set = sets.order_by("-version").first()
+    if stimulus_set is None:
+        raise CommandError(f"--condition {text!r}: no such (ready) stimulus set")
+    return match["name"], stimulus_set, role
+
+
+class Command(BaseCommand):
+    help = "Create a study (a draft unless --open), with the same options as the researcher form."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--slug", required=True)
+        parser.add_argument("--title", required=True)
+        parser.add_argument("--owner", required=True, help="username of the owning researcher")
+        parser.add_argument(
+            "--condition", action="append", default=[], metavar="NAME=SET[@VERSION][:ROLE]", required=True
+        )
+        parser.add_argument("--groups", type=int, default=3)
+        parser.add_argument("--clips-per-group", type=int, default=5)
+        parser.add_argument("--description", default="")
+        parser.add_argument("--consent-text", default="")
+        parser.add_argument("--consent-version", default="1")
+        parser.add_argument("--instructions", default="")
+        for scale, definition in DEFAULT_SCALE_DEFINITIONS.items():
+            parser.add_argument(f"--{scale}-definition", default=definition)
+        parser.add_argument("--target-participants", type=int, default=30, help="0: no limit")
+        parser.add_argument("--completion-code", default="", help="blank: a random code")
+        parser.add_argument("--redirect-url", default="")
+        parser.add_argument("--languages", default="en,zh-hans", help="comma-separated")
+        parser.add_argument("--no-headphone-check", action="store_true")
+        parser.add_argument("--no-volume-check", action="store_true")
+        parser.add_argument("--no-practice", action="store_true")
+        parser.add_argument("--seat-timeout-minutes", type=int, default=60)
+        parser.add_argument("--seed", type=int, default=None, help="blank: random")
+        parser.add_argument("--open", action="store_true", help="open the study to volunteers at once")
+
+    def handle(self, *args, **o):
+        owner = get_user_model().objects.filter(username=o["owner"]).first()
+        if owner is None:
+            raise CommandError(f"No user named {o['owner']!r}.")
+        conditions = [parse_condition(text) for text in o["condition"]]
+        data = {
+            "slug": o["slug"],
+            "title": o["title"],
+            "description": o["description"],
+            "consent_text": o["consent_text"],
+            "consent_version": o["consent_version"],
+            "instructions": o["instructions"],
+            "groups": o["groups"],
+            "clips_per_group": o["clips_per_group"],
+            "target_participants": o["target_participants"],
+            "completion_code": o["completion_code"],
+            "redirect_url": o["redirect_url"],
+            "languages": [code.strip() for code in o["languages"].split(",") if code.strip()],
+            "headphone_check": not o["no_headphone_check"],
+            "volume_check": not o["no_volume_check"],
+            "practice": not o["no_practice"],
+            "seat_timeout_minutes": o["seat_timeout_minutes"],
+            "seed": o["seed"],
+        }
+        for scale in DEFAULT_SCALE_DEFINITIONS:
+            data[f"{scale}_definition"] = o[f"{scale}_definition"]
+        # The form's own validation, so the command and the page accept exactly the same input.
+        form = StudyForm({k: v for k, v in data.items() if v is not None and v is not False})
+        if not form.is_valid():
+            errors = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in form.errors.items())
+            raise CommandError(f"Invalid options: {errors}")
+        try:
+            with transaction.atomic():
+                study = services.study_create(owner=owner, conditions=conditions, **form.service_options())
+                if o["open"]:
+                    study = services.study_open(study=study)
+        except services.StudyError as error:
+            raise CommandError(" ".join(error.messages)) from error
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Study {study.slug} ({study.get_status_display().lower()}): {len(conditions)} conditions, "
+                f"{study.groups} x {study.clips_per_group} clips, completion code {study.completion_code}. "
+                f"Volunteer link: /s/{study.slug}/"
+            )
+        )
