@@ -1,0 +1,50 @@
+"""The knobs of one analysis run; a study may override any of them (see `AnalysisConfig.from_options`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+SCALES = ("naturalness", "creativity", "musicality")
+ROLES = ("system", "reference", "low_anchor")
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Thresholds and settings; every default says where it comes from."""
+
+    confidence: float = 0.95  # ITU-T P.800.2 asks for the MOS with its 95 % confidence interval
+    bootstrap_resamples: int = 2000  # percentile intervals settle to ~0.01 points at 2000 resamples
+    seed: int = 0  # fixed, so the same ratings always give the same bootstrap intervals
+    alpha: float = 0.05  # family-wise error rate of the Holm-corrected pairwise tests
+    power: float = 0.8  # the conventional power for "the smallest difference this panel detects"
+    target_ci_width: float = 0.5  # full width (points) of the 95 % CI the panel should reach: +-0.25
+    # Listener screening (ITU-T P.808 criteria, ITU-R BS.1534 post-screening).
+    require_headphone_check: bool = True  # exclude a listener whose headphone check failed (None = no check)
+    max_unfinished_fraction: float = 0.0  # P.808 rejects a session unless every clip was heard to the end
+    min_rating_variance: float = (
+        0.1  # P.808: variance of all of a listener's ratings below 0.1 = flat responder
+    )
+    reference_below_anchor_margin: float = 0.0  # exclude when mean(real music) < mean(low anchor) - margin
+    min_panel_correlation: float = 0.7  # P.808 quality bar: Pearson r with the leave-one-out panel MOS
+    # Correlating with a panel whose conditions do not differ measures noise, so the correlation
+    # criterion applies only when the leave-one-out panel means spread at least this much (SD, points).
+    min_panel_spread: float = 0.25
+    # Crossed listener and item random effects in statsmodels need one dense group: ~2 s per scale
+    # at 40 listeners, ~8 s at 80. Above this, the mixed model keeps a random intercept per listener
+    # and takes items as fixed effects (equivalent for the condition contrasts with few items).
+    crossed_max_listeners: int = 40
+    # The robustness models cost O(listeners) Python work per iteration; above this many listeners
+    # they are fitted on a seeded random subsample (ample for a check), and the tests table says so.
+    model_max_listeners: int = 1000
+    fit_models: bool = True  # the live summary skips them; the export fits them
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any] | None) -> AnalysisConfig:
+        """Build a config from a study's stored options, ignoring keys that are not analysis settings."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (options or {}).items() if k in names})
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
