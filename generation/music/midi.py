@@ -1,7 +1,7 @@
 """MIDI in and out with pretty_midi: a melody file to tokens and chords, tokens and chords to a file.
 
 Out: instrument 0 is the melody, instrument 1 the chord accompaniment ("block" chords re-struck on
-every bar and chord change, or "arpeggio" eighth notes), with tempo, time signature and key signature.
+every bar and chord change, or "arpeggio" eighth notes root-third-fifth-third over a held bass), with tempo, time signature and key signature.
 In: the melody track is the one named melody/soprano/lead/vocal/voice, else the non-drum track with
 the highest mean pitch; chords come from all other non-drum tracks, one per beat.
 """
@@ -128,7 +128,7 @@ def melody_to_midi(
             for pitch in triad:
                 backing.notes.append(pretty_midi.Note(chord_velocity, pitch, start * step_s, end * step_s))
         else:
-            pattern = [triad[0], triad[1], triad[2], triad[0] + 12, triad[2], triad[1]]
+            pattern = [triad[0], triad[1], triad[2], triad[1]]  # every beat holds the third
             for i, at in enumerate(range(start, end, 2)):  # eighth notes
                 pitch = pattern[i % len(pattern)]
                 backing.notes.append(

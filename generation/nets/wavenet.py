@@ -37,7 +37,7 @@ class WaveNetConfig(ModelConfig):
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"channels": 8, "skip_channels": 8, "layers": 4, "dilation_cycle": 4, "segment_steps": 32},
-        "small": {"channels": 48, "skip_channels": 96, "layers": 12, "dilation_cycle": 6},
+        "small": {"channels": 32, "skip_channels": 64, "layers": 12, "dilation_cycle": 6},
         "paper": {"channels": 128, "skip_channels": 256, "layers": 14, "dilation_cycle": 7},
     }
     TRAINING: ClassVar[dict[str, dict[str, Any]]] = {
@@ -48,7 +48,13 @@ class WaveNetConfig(ModelConfig):
             "save_every": 10,
             "checkpoint_steps": (),
         },
-        "small": {"batch_size": 32, "steps": 600, "validate_every": 100, "save_every": 200},
+        "small": {
+            "batch_size": 16,
+            "steps": 800,
+            "learning_rate": 1e-3,
+            "validate_every": 100,
+            "save_every": 200,
+        },
         "paper": {"batch_size": 512, "steps": 2000, "validate_every": 100, "save_every": 500},
     }
 
