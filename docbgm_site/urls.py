@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from generation.urls import api_urlpatterns as generation_api_urlpatterns
 from studies.urls import api_urlpatterns as studies_api_urlpatterns
 
 urlpatterns = [
@@ -11,7 +12,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("s/", include("studies.volunteer.urls")),
+    path("researcher/generation/", include("generation.urls")),
+    path("", include("studies.analysis.urls")),  # full paths inside: /researcher/... and /api/...
     path("researcher/", include("studies.urls")),
+    path("api/generation/", include((generation_api_urlpatterns, "generation-api"))),
     path("api/", include((studies_api_urlpatterns, "studies-api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -42,7 +43,7 @@ from generation.stimuli import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CORPUS = "chorales"
+DEFAULT_CORPUS = "chorales"  # settings.GENERATION_STIMULUS_CORPUS overrides it (tests use a tiny corpus)
 DEFAULT_ITEMS = 15  # the paper's design: 3 groups x 5 clips, one clip per item
 ACCOMPANIMENT = "block"  # block chords, the same for every condition
 # A build on another machine that has not reported for this long is taken to be dead.
@@ -101,15 +102,15 @@ def checkpoint_upload(
             ):
                 handle.write(chunk)
         sha256 = sha256_file(local)
+        try:
+            validate_checkpoint(local, config)
+        except CheckpointError as error:
+            raise ValidationError({"weights": str(error)}) from None
         recorded = config.get("weights_sha256")
         if recorded and recorded != sha256:
             raise ValidationError(
                 {"weights": "the weights are not the file the sidecar describes (sha256 differs)"}
             )
-        try:
-            validate_checkpoint(local, config)
-        except CheckpointError as error:
-            raise ValidationError({"weights": str(error)}) from None
         key = str(config.get("variant"))
         if variant_key and variant_key != key:
             raise ValidationError({"variant": f"the checkpoint is a {key!r} network, not {variant_key!r}"})
@@ -175,7 +176,7 @@ def stimulus_set_request(
     seconds: float = SECONDS,
     seed: int = 0,
     temperature: float = 1.0,
-    corpus: str = DEFAULT_CORPUS,
+    corpus: str | None = None,
     soundfont: str = "",
     target_lufs: float = TARGET_LUFS,
     requested_by=None,
@@ -208,6 +209,7 @@ def stimulus_set_request(
         raise ValidationError({"temperature": "a temperature between 0.05 and 5"})
     if soundfont and not Path(soundfont).is_file():
         raise ValidationError({"soundfont": f"no soundfont at {soundfont}"})
+    corpus = corpus or getattr(settings, "GENERATION_STIMULUS_CORPUS", DEFAULT_CORPUS)
     parameters: dict[str, Any] = {
         "items": items,
         "seconds": seconds,

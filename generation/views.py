@@ -1,0 +1,127 @@
+"""Researcher pages under /researcher/generation/: checkpoints, stimulus sets, a set's live progress.
+
+Thin views: forms parse, services change, selectors read. No request generates or renders anything;
+asking for a set queues a Celery job and the set's page polls its JSON status.
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from generation import selectors, services
+from generation.forms import CheckpointUploadForm, StimulusSetRequestForm
+from generation.models import Stimulus, StimulusSet
+
+
+def researcher_required(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not selectors.user_is_researcher(request.user):
+            raise PermissionDenied("Only researchers can see these pages.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _reasons(error: ValidationError) -> str:
+    return "; ".join(error.messages)
+
+
+@researcher_required
+def generation_home(request):
+    return render(
+        request,
+        "generation/home.html",
+        {
+            "checkpoints": selectors.checkpoint_list(),
+            "stimulus_sets": selectors.stimulus_set_list(),
+            "upload_form": CheckpointUploadForm(),
+            "request_form": StimulusSetRequestForm(),
+        },
+    )
+
+
+@researcher_required
+@require_POST
+def checkpoint_upload(request):
+    form = CheckpointUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Upload refused: choose both the .safetensors file and its .json sidecar.")
+        return redirect("generation:home")
+    try:
+        checkpoint = services.checkpoint_upload(
+            weights=form.cleaned_data["weights"],
+            sidecar=form.cleaned_data["sidecar"],
+            label=form.cleaned_data["label"],
+            uploaded_by=request.user,
+        )
+    except ValidationError as error:
+        messages.error(request, f"Upload refused: {_reasons(error)}")
+    else:
+        messages.success(request, f"Checkpoint stored: {checkpoint} ({checkpoint.sha256[:12]}).")
+    return redirect("generation:home")
+
+
+@researcher_required
+@require_POST
+def stimulus_set_request(request):
+    form = StimulusSetRequestForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Request refused: {form.errors.as_text()}")
+        return redirect("generation:home")
+    data = form.cleaned_data
+    try:
+        stimulus_set = services.stimulus_set_request(
+            source=data["source"],
+            checkpoint=data["checkpoint"] if data["source"] == StimulusSet.Source.GENERATED else None,
+            items=data["items"],
+            seconds=data["seconds"],
+            seed=data["seed"],
+            temperature=data["temperature"],
+            requested_by=request.user,
+        )
+    except ValidationError as error:
+        messages.error(request, f"Request refused: {_reasons(error)}")
+        return redirect("generation:home")
+    return redirect("generation:set-detail", pk=stimulus_set.pk)
+
+
+@researcher_required
+def stimulus_set_detail(request, pk: int):
+    stimulus_set = get_object_or_404(StimulusSet.objects.select_related("variant", "checkpoint"), pk=pk)
+    return render(
+        request,
+        "generation/stimulus_set_detail.html",
+        {
+            "stimulus_set": stimulus_set,
+            "stimuli": selectors.stimulus_set_stimuli(stimulus_set=stimulus_set)
+            if stimulus_set.status == StimulusSet.Status.READY
+            else [],
+        },
+    )
+
+
+@researcher_required
+def stimulus_set_status(request, pk: int):
+    stimulus_set = get_object_or_404(StimulusSet, pk=pk)
+    return JsonResponse(selectors.stimulus_set_status(stimulus_set=stimulus_set))
+
+
+@researcher_required
+def stimulus_audio(request, pk: int, kind: str):
+    """A clip for the researcher's player: the MP3, the FLAC or the MIDI, untagged as stored."""
+    stimulus = get_object_or_404(Stimulus, pk=pk)
+    if kind not in {"mp3", "flac", "mid"}:
+        raise Http404("No such format.")
+    field = {"mp3": stimulus.audio, "flac": stimulus.audio_flac, "mid": stimulus.midi}[kind]
+    if not field:
+        raise Http404("No such file.")
+    content_type = {"mp3": "audio/mpeg", "flac": "audio/flac", "mid": "audio/midi"}[kind]
+    return FileResponse(field.open("rb"), content_type=content_type)
