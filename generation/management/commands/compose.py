@@ -10,15 +10,22 @@ from django.core.management.base import BaseCommand, CommandError
 from generation.checkpoints import CheckpointError, load_model
 from generation.music.encoding import chord_name
 from generation.nets.base import MelodyModel
+from generation.rendering import render_clip, save_clip
 from generation.sampling import Cue, compose_cue
 
 
 def write_cue_files(cue: Cue, out: Path) -> list[Path]:
-    """Write the cue's files next to the stem `out`; returns what was written (cue.mid, ...)."""
+    """Write the cue's files next to the stem `out`; returns what was written (cue.mid, cue.mp3, cue.flac)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     midi_path = out.with_name(out.name + ".mid")
     cue.midi.write(str(midi_path))
-    return [midi_path]
+    # The same clip pipeline as the stimuli: FluidSynth, cut at the grid's end (a bar line) with a
+    # short fade, -23 LUFS under a -1 dBTP ceiling, untagged MP3 + FLAC.
+    clip = render_clip(cue.midi, seconds=cue.seconds, bar_seconds=cue.seconds)
+    files = save_clip(
+        clip, mp3_path=out.with_name(out.name + ".mp3"), flac_path=out.with_name(out.name + ".flac")
+    )
+    return [midi_path, files.mp3, files.flac]
 
 
 class Command(BaseCommand):
@@ -40,7 +47,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--chord-program", type=int, default=48, help="General MIDI program (48 = strings)"
         )
-        parser.add_argument("--out", required=True, help="output stem: writes <out>.mid")
+        parser.add_argument(
+            "--out", required=True, help="output stem: writes <out>.mid, <out>.mp3 and <out>.flac"
+        )
 
     def handle(self, *args, **options):
         if options["seconds"] <= 0 or options["tempo"] <= 0:
