@@ -186,13 +186,15 @@ def _render(instrument: pretty_midi.Instrument, sample_rate: int) -> np.ndarray:
     return render_midi(midi, sample_rate=sample_rate).mean(axis=1).astype(np.float32)
 
 
-def render_multitrack(name: str, midi: pretty_midi.PrettyMIDI, *, sample_rate: int) -> Multitrack | None:
-    """Render the four stems of one piece (None when it has no pitched notes)."""
+def render_multitrack(
+    name: str, midi: pretty_midi.PrettyMIDI, *, sample_rate: int, max_seconds: float = MAX_SECONDS
+) -> Multitrack | None:
+    """Render the four stems of the first `max_seconds` of one piece (None when it has no pitched notes)."""
     rng = _piece_rng(name)
     voices = assign_voices(midi)
     if not any(voices.values()):
         return None
-    seconds = min(max(n.end for notes in voices.values() for n in notes), MAX_SECONDS)
+    seconds = min(max(n.end for notes in voices.values() for n in notes), max_seconds)
     tempo = float(midi.get_tempo_changes()[1][0]) if len(midi.get_tempo_changes()[1]) else 100.0
     signatures = midi.time_signature_changes
     beats_per_bar = signatures[0].numerator if signatures else 4
@@ -245,8 +247,8 @@ def load_multitracks(
     """The rendered multitracks of one split of `corpus`, from the cache or rendered now.
 
     Args:
-        corpus: "chorales" (music21's Bach chorales), a folder of MIDI files, or a folder in the
-            MUSDB18 layout (see generation/separation/musdb.py).
+        corpus: "chorales" (music21's Bach chorales; "chorales:N" for the first N), a folder of MIDI
+            files, or a folder in the MUSDB18 layout (see generation/separation/musdb.py).
         split: "train", "validation" or "test" ("heldout" is an alias of "test").
         sample_rate: of the returned stems.
         limit: at most this many pieces of the corpus (before splitting), for quick runs.
@@ -256,6 +258,9 @@ def load_multitracks(
         The split's pieces, in a fixed order.
     """
     split = "test" if split == "heldout" else split
+    if ":" in corpus and corpus.rsplit(":", 1)[1].isdigit() and not Path(corpus).exists():
+        corpus, count = corpus.rsplit(":", 1)  # "chorales:24", as the train command's --corpus allows
+        limit = int(count)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
     from generation.separation.musdb import is_musdb_folder, load_musdb

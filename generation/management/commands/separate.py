@@ -1,0 +1,56 @@
+"""`python manage.py separate input.wav --out DIR`: write the bass, drums, music and vocals stems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+import torch
+from django.core.management.base import BaseCommand, CommandError
+
+from generation.audio import AudioError, read_audio
+from generation.checkpoints import CheckpointError, load_model
+from generation.nets.separation import SOURCES
+
+
+class Command(BaseCommand):
+    help = "Separate a recording into bass, drums, music and vocals with the RNN separation model."
+
+    def add_arguments(self, parser):
+        parser.add_argument("input", help="an audio file (wav, flac, ogg, mp3)")
+        parser.add_argument(
+            "--out", required=True, help="folder for bass.wav, drums.wav, music.wav, vocals.wav"
+        )
+        parser.add_argument(
+            "--checkpoint",
+            default="separation",
+            help="checkpoint path (default: the committed separation model)",
+        )
+        parser.add_argument(
+            "--threads", type=int, default=2, help="torch CPU threads (the machine is shared)"
+        )
+
+    def handle(self, *args, **options):
+        torch.set_num_threads(options["threads"])
+        try:
+            model = load_model(options["checkpoint"])
+            samples, rate = read_audio(options["input"])
+        except (CheckpointError, AudioError) as error:
+            raise CommandError(str(error)) from None
+        if getattr(model, "variant", "") != "separation":
+            raise CommandError(
+                f"{options['checkpoint']} is a {model.variant!r} checkpoint, not a separation one"
+            )
+        model_rate = model.config.sample_rate
+        channels = samples.T  # (channels, n): every channel is separated on its own
+        if rate != model_rate:
+            channels = librosa.resample(channels, orig_sr=rate, target_sr=model_rate)
+        stems = model.separate(torch.from_numpy(np.ascontiguousarray(channels, dtype=np.float32))).numpy()
+        out = Path(options["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        for index, source in enumerate(SOURCES):
+            path = out / f"{source}.wav"
+            sf.write(path, stems[:, index].T, model_rate, subtype="FLOAT")
+            self.stdout.write(f"wrote {path}")
