@@ -69,6 +69,10 @@ class VolunteerAPIView(APIView):
     authentication_classes = [ParticipantSessionAuthentication]
     permission_classes = [IsParticipant]
 
+    def permission_denied(self, request, message=None, code=None):
+        # No session is a 403 with the volunteer's message, not DRF's "credentials not provided".
+        raise exceptions.PermissionDenied(detail=message or IsParticipant.message)
+
     def refuse(self, error: services.StudyError) -> Response:
         code = next(
             (s for cls, s in ERROR_STATUS.items() if isinstance(error, cls)), status.HTTP_400_BAD_REQUEST

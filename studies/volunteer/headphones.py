@@ -87,7 +87,7 @@ def huggins_trial(*, seed: int, pitch_interval: int, config: HugginsConfig = Hug
 
 
 def volume_tone(
-    *, sample_rate: int = 22050, seconds: float = 3.0, hz: float = 1000.0, level_db: float = -20.0
+    *, sample_rate: int = 22050, seconds: float = 2.0, hz: float = 1000.0, level_db: float = -20.0
 ):
     """A steady calibration tone (samples, 2) float32, set to a comfortable level before the test."""
     t = np.arange(int(sample_rate * seconds)) / sample_rate

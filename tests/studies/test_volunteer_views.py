@@ -154,7 +154,7 @@ def test_headphone_sound_and_tone_are_wav_and_the_answer_stays_on_the_server(cli
     # Reloading plays the same sound (the plan is kept in the session).
     assert b"".join(client.get(f"/s/{study.slug}/sound/check/").streaming_content) == data
     tone = client.get(f"/s/{study.slug}/sound/tone/")
-    assert sf.info(io.BytesIO(b"".join(tone.streaming_content))).duration == pytest.approx(3.0)
+    assert sf.info(io.BytesIO(b"".join(tone.streaming_content))).duration == pytest.approx(2.0)
     services.participant_record_volume_check(participant=Participant.objects.get())
     page = client.get(f"/s/{study.slug}/go/").content.decode()
     assert "Sound 1 of 6" in page and f"/s/{study.slug}/api/headphones/1/" in page

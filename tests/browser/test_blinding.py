@@ -1,0 +1,140 @@
+"""Blinding: nothing a volunteer's browser receives names a condition, model, stimulus or row.
+
+Chromium completes a whole session (consent, volume and headphone checks, practice, 15 ratings,
+completion) while every response is recorded: URL, headers, body, audio bytes. The study is set
+up so that leaks would be recognisable: conditions and sets carry real model names, items are
+distinctive, and every table's ids start at a distinctive number per table.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from generation.models import ModelVariant, Stimulus, StimulusSet
+from studies.models import Condition, Participant, Rating, Study, Trial
+from tests.browser.volunteer_session import complete_session
+from tests.studies.factories import OpenStudyFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+MODELS = ["proposed", "bilstm", "ec2vae", "vded", "real-music"]
+ITEMS = ["heldout-bwv0253", "heldout-bwv0347", "heldout-bwv0410"]
+
+
+def start_ids_at(model, first: int) -> None:
+    """Make the next autoincrement id of `model` `first`, so a leaked id cannot hide among 1, 2, 3."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [first - 1, table])
+            if cursor.rowcount == 0:
+                cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, first - 1])
+        else:
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, first - 1])
+
+
+def forbidden_texts(study: Study, participant: Participant) -> dict[str, str]:
+    """Everything that must never reach the browser, with what it is."""
+    texts = {}
+    for condition in Condition.objects.filter(study=study).select_related("stimulus_set__variant"):
+        stimulus_set = condition.stimulus_set
+        texts[condition.name] = "condition name"
+        texts[stimulus_set.name] = "stimulus set name"
+        texts[stimulus_set.variant.key] = "model variant key"
+        texts[stimulus_set.variant.name] = "model variant name"
+        texts[str(condition.pk)] = "condition id"
+        texts[str(stimulus_set.pk)] = "stimulus set id"
+        for stimulus in stimulus_set.stimuli.all():
+            name = Path(stimulus.audio.name)
+            texts[name.name] = "stimulus file name"
+            texts[name.stem] = "stimulus file stem"
+            texts[stimulus.item_key] = "item key"
+            texts[stimulus.audio_sha256] = "audio sha256"
+            texts[str(stimulus.pk)] = "stimulus id"
+    for trial in Trial.objects.filter(participant=participant):
+        texts[str(trial.pk)] = "trial id"
+    for rating in Rating.objects.filter(trial__participant=participant):
+        texts[str(rating.pk)] = "rating id"
+    texts[str(participant.pk)] = "participant id"
+    texts[participant.token] = "participant token"
+    return texts
+
+
+def test_nothing_the_browser_receives_reveals_the_design(live_server, browser_context):
+    for offset, model in enumerate([StimulusSet, Stimulus, Condition, Participant, Trial, Rating, Study]):
+        start_ids_at(model, 7_301_000 + offset * 10_000)
+    study = OpenStudyFactory(slug="blind", items=ITEMS, duration_s=0.6)
+    for condition, name in zip(Condition.objects.filter(study=study).order_by("id"), MODELS, strict=True):
+        variant, _ = ModelVariant.objects.get_or_create(
+            key=name, defaults={"name": f"{name.upper()} network"}
+        )
+        StimulusSet.objects.filter(pk=condition.stimulus_set_id).update(
+            name=f"{name}-chorales-v2", variant=variant
+        )
+        Condition.objects.filter(pk=condition.pk).update(name=name)
+
+    received = []  # (url, headers, body) of every response
+    context = browser_context(locale="en-US")
+    page = context.new_page()
+
+    def record(response):
+        try:
+            body = response.body()
+        except Exception:  # redirects and aborted media requests have no body
+            body = b""
+        received.append((response.url, response.all_headers(), body))
+
+    page.on("response", record)
+    record_ = complete_session(
+        page, f"{live_server.url}/s/{study.slug}/", seed=3, volume=True, headphones=True
+    )
+    page.wait_for_timeout(300)
+
+    participant = Participant.objects.get(study=study)
+    assert participant.status == Participant.Status.COMPLETED and participant.headphone_passed is True
+    assert participant.headphone_correct == 6 and len(record_.ratings) == 15
+    assert min(Stimulus.objects.values_list("pk", flat=True)) > 7_000_000
+
+    # The clips the browser fetched, and their bytes exactly as served (fetched again in the same session).
+    clip_urls = {url for url, _, _ in received if "/clip/" in url}
+    assert len(clip_urls) == 16
+    for url in clip_urls:
+        full = page.request.get(url)
+        assert full.status == 200
+        received.append((url, full.headers, full.body()))
+        assert full.headers["cache-control"] == "private, no-store"
+        assert full.headers["accept-ranges"] == "bytes"
+        assert "filename" not in full.headers.get("content-disposition", "")
+    media = [r for r in received if "/clip/" in r[0] and r[2]]
+    assert media and all(body[:3] != b"ID3" for _, _, body in media)
+
+    forbidden = forbidden_texts(study, participant)
+    assert len(forbidden) > 100
+    leaks = []
+    for url, headers, body in received:
+        header_text = " ".join(f"{k}: {v}" for k, v in headers.items())
+        for text, what in forbidden.items():
+            needle = text.encode()
+            if text.isdigit():
+                # Ids are numbers: look for them as whole numbers, in text and in bytes alike.
+                pattern = re.compile(rb"(?<![0-9])" + needle + rb"(?![0-9])")
+                found = (
+                    pattern.search(url.encode())
+                    or pattern.search(header_text.encode())
+                    or pattern.search(body)
+                )
+            else:
+                found = (
+                    text.lower() in url.lower()
+                    or text.lower() in header_text.lower()
+                    or needle.lower() in body.lower()
+                )
+            if found:
+                leaks.append(f"{what} {text!r} in {url}")
+    assert not leaks, "\n".join(leaks[:20])
+    # The pages were really recorded: HTML, the script, JSON answers, WAV and MP3 bytes.
+    types = {headers.get("content-type", "").split(";")[0] for _, headers, _ in received}
+    assert {"text/html", "application/json", "audio/mpeg", "audio/wav"} <= types
+    assert any(url.endswith("volunteer.js") for url, _, _ in received)
