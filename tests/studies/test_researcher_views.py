@@ -151,3 +151,28 @@ def test_admin_lists_every_model(client):
     participant = study.participants.get()
     page = client.get(f"/admin/studies/participant/{participant.pk}/change/").content.decode()
     assert participant.token not in page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_study_page_refreshes_its_progress_in_chromium(live_server, page):
+    owner = UserFactory(username="lena", researcher=True)
+    study = OpenStudyFactory(owner=owner)
+    page.goto(live_server.url + "/researcher/")
+    page.fill("#id_username", "lena")
+    page.fill("#id_password", "pass-for-tests")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/researcher/studies/{study.slug}/")
+    assert page.locator("#p-started").inner_text() == "0"
+    ParticipantFactory(study=study)
+    ParticipantFactory(study=study)
+    # No reload: the page's script polls progress.json and rewrites the figures.
+    page.wait_for_function("document.getElementById('p-started').textContent === '2'", timeout=15000)
+    assert page.locator("#progress-updated").inner_text().startswith("updated")
+    assert page.locator("#progress-table tbody tr").count() == 5
+    page.click("#copy-link")
+    assert page.locator("#copy-done").is_visible()
+    page.click("text=Close")
+    assert page.locator("#study-status").inner_text() == "Closed"
+    study.refresh_from_db()
+    assert study.status == Study.Status.CLOSED
