@@ -19,7 +19,7 @@ from .screening import screen, zscore_per_listener
 from .significance import significance
 from .summary import headline, summarise
 
-__all__ = ["AnalysisConfig", "AnalysisResult", "analyse"]
+__all__ = ["AnalysisConfig", "AnalysisResult", "analyse", "live_summary"]
 
 VARIANTS = ("screened", "all", "screened_z")  # the first is the primary analysis
 
@@ -108,3 +108,28 @@ def analyse(frame: pd.DataFrame, *, config: AnalysisConfig | None = None) -> Ana
         precision=precision(screened, config),
         notes=notes,
     )
+
+
+def live_summary(frame: pd.DataFrame, *, config: AnalysisConfig | None = None) -> dict:
+    """What the study page shows while the study runs: screening counts and the screened MOS table.
+
+    Cheap (no models, no tests): screening plus per condition x scale descriptives.
+
+    Returns:
+        {"listeners", "excluded", "ratings", "rows": [{scale, condition, role, listeners, ratings,
+        mos, ci_low, ci_high}, ...]} with floats rounded to 3 decimals (NaN -> None).
+    """
+    config = config or AnalysisConfig()
+    ratings = validate_frame(frame)
+    listeners = screen(ratings, config)
+    excluded = set(listeners.loc[listeners["excluded"], "participant"]) if len(listeners) else set()
+    table = summarise(ratings[~ratings["participant"].isin(excluded)], config)
+    keep = ["scale", "condition", "role", "listeners", "ratings", "mos", "ci_low", "ci_high"]
+    rows = table.loc[:, keep].round(3).astype(object).where(table.loc[:, keep].notna(), None)
+    return {
+        "listeners": len(listeners),
+        "excluded": len(excluded),
+        "ratings": len(ratings),
+        "rows": rows.to_dict(orient="records"),
+        "summary": table,
+    }

@@ -75,7 +75,10 @@ def pairwise_wilcoxon(frame: pd.DataFrame, scale: str, config: AnalysisConfig) -
                 row | {"p": 1.0, "effect": "rank_biserial", "effect_size": 0.0, "note": "no differences"}
             )
             continue
-        res = pg.wilcoxon(pair[a], pair[b]).iloc[0]
+        # With ties or zero differences scipy would enumerate a permutation distribution (seconds
+        # per pair for small panels); the tie-corrected normal approximation is R's choice there.
+        ties = (diff == 0).any() or diff.abs().duplicated().any()
+        res = pg.wilcoxon(pair[a], pair[b], method="asymptotic" if ties else "auto").iloc[0]
         # pingouin's RBC is signed for x - y, positive when a > b.
         rows.append(
             row

@@ -1,0 +1,86 @@
+"""Downloads and live results of the analysis: researcher pages and the REST API.
+
+The zip (every table, figure and report.html) is for staff only: anyone else, signed in or not,
+gets 403, because it holds every listener's ratings. The live summary is for whoever may see the
+study (its researcher owner, or staff).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from studies import selectors
+from studies.models import Study
+
+from . import live_summary
+from .data import ratings_frame, study_config
+from .report import export_zip
+
+
+def _zip_response(study: Study) -> HttpResponse:
+    response = HttpResponse(export_zip(study), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-analysis.zip"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def summary_payload(study: Study) -> dict:
+    data = live_summary(ratings_frame(study), config=study_config(study))
+    data.pop("summary")
+    return {"study": study.slug, **data}
+
+
+@require_GET
+def export_download(request, slug: str):
+    """GET /researcher/studies/<slug>/export.zip (staff only)."""
+    user = request.user
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        raise PermissionDenied("Only staff can download the analyses.")
+    return _zip_response(get_object_or_404(Study, slug=slug))
+
+
+@require_GET
+def summary_json(request, slug: str):
+    """GET /researcher/studies/<slug>/analysis/summary.json: the live MOS table (study researchers)."""
+    if not selectors.user_is_researcher(request.user):
+        raise PermissionDenied("Only researchers can see results.")
+    study = Study.objects.filter(slug=slug).select_related("owner").first()
+    if study is None or not selectors.study_visible_to(study=study, user=request.user):
+        raise Http404("No such study.")
+    return JsonResponse(summary_payload(study))
+
+
+class AnalysisExportApi(APIView):
+    """The analysis zip of a study (staff only)."""
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
+
+    @extend_schema(
+        operation_id="study_analysis_export",
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The zip")},
+    )
+    def get(self, request, slug: str):
+        return _zip_response(get_object_or_404(Study, slug=slug))
+
+
+class AnalysisSummaryApi(APIView):
+    """The live summary of a study: screening counts and the MOS table after screening."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="study_analysis_summary", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, slug: str):
+        study = Study.objects.filter(slug=slug).select_related("owner").first()
+        if not selectors.user_is_researcher(request.user):
+            raise PermissionDenied("Only researchers can see results.")
+        if study is None or not selectors.study_visible_to(study=study, user=request.user):
+            raise Http404("No such study.")
+        return Response(summary_payload(study))

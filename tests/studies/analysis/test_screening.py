@@ -1,0 +1,87 @@
+"""Screening catches the planted listeners, only them, each for the right reason."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from studies.analysis import AnalysisConfig, analyse
+from studies.analysis.screening import screen, zscore_per_listener
+from tests.studies.analysis.panels import CLEAR_WINNER, FAST, NO_DIFFERENCE, panel
+
+
+def _reasons(table: pd.DataFrame) -> dict[str, set[str]]:
+    flagged = table[table["excluded"]]
+    return {row.participant: set(row.reasons.split(";")) for row in flagged.itertuples()}
+
+
+def test_planted_listeners_and_only_them():
+    frame = panel(
+        CLEAR_WINNER, listeners=16, flat=(2,), reversed=(5,), unfinished=(8,), headphone_failed=(11,), seed=1
+    )
+    reasons = _reasons(screen(frame, FAST))
+    assert set(reasons) == {"p00002", "p00005", "p00008", "p00011"}
+    assert "flat_responder" in reasons["p00002"]
+    assert {"reference_below_anchor", "poor_panel_correlation"} <= reasons["p00005"]
+    assert reasons["p00008"] == {"clips_not_heard_to_end"}
+    assert reasons["p00011"] == {"headphone_check_failed"}
+
+
+def test_panel_correlation_matches_scipy_on_leave_one_out_means():
+    frame = panel(CLEAR_WINNER, listeners=10, reversed=(3,), missing_fraction=0.1, seed=2)
+    table = screen(frame, FAST).set_index("participant")
+    for who in ("p00003", "p00006"):
+        own = frame[frame["participant"] == who].groupby(["scale", "condition"])["rating"].mean()
+        others = frame[frame["participant"] != who].groupby(["scale", "condition"])["rating"].mean()
+        joined = pd.concat([own, others], axis=1, join="inner")
+        expected = stats.pearsonr(joined.iloc[:, 0], joined.iloc[:, 1]).statistic
+        assert table.loc[who, "panel_correlation"] == pytest.approx(expected)
+    assert table.loc["p00003", "panel_correlation"] < -0.5
+    assert table.loc["p00006", "panel_correlation"] > 0.7
+
+
+def test_no_difference_panel_excludes_nobody():
+    # Nothing to correlate with: the P.808 correlation criterion is skipped, not applied to noise.
+    frame = panel(NO_DIFFERENCE, listeners=16, seed=3)
+    table = screen(frame, FAST)
+    assert not table["excluded"].any()
+    assert table.attrs["correlation_applied"] is False
+    result = analyse(frame, config=FAST)
+    assert any("Panel-correlation screening skipped" in n for n in result.notes)
+
+
+def test_thresholds_are_configurable():
+    frame = panel(CLEAR_WINNER, listeners=12, flat=(1,), unfinished=(4,), headphone_failed=(7,), seed=4)
+    lenient = AnalysisConfig(
+        fit_models=False,
+        min_rating_variance=0.0,
+        max_unfinished_fraction=1.0,
+        require_headphone_check=False,
+    )
+    assert not screen(frame, lenient)["excluded"].any()
+    strict = AnalysisConfig(fit_models=False, min_panel_correlation=0.999)
+    assert screen(frame, strict)["excluded"].sum() > 3
+
+
+def test_missing_headphone_result_excludes_nobody():
+    frame = panel(CLEAR_WINNER, listeners=8, seed=5).assign(headphone_passed=None)
+    assert not screen(frame, FAST)["excluded"].any()
+
+
+def test_results_with_and_without_exclusions_and_z_scored():
+    frame = panel(CLEAR_WINNER, listeners=14, reversed=(0, 1), seed=6)
+    result = analyse(frame, config=FAST)
+    by_variant = result.summary.set_index(["variant", "scale", "condition"])
+    assert by_variant.loc[("all", "naturalness", "proposed"), "listeners"] == 14
+    assert by_variant.loc[("screened", "naturalness", "proposed"), "listeners"] == 12
+    # Two reversed listeners pull the all-listener MOS of the winner down.
+    assert (
+        by_variant.loc[("screened", "naturalness", "proposed"), "mos"]
+        > by_variant.loc[("all", "naturalness", "proposed"), "mos"] + 0.2
+    )
+    z = zscore_per_listener(frame)
+    per_listener = z.groupby(["participant", "scale"])["z"]
+    np.testing.assert_allclose(per_listener.mean(), 0, atol=1e-12)
+    np.testing.assert_allclose(per_listener.std(), 1)
+    zrow = by_variant.loc[("screened_z", "naturalness", "proposed")]
+    assert zrow["mos"] > 0.5 and by_variant.loc[("screened_z", "naturalness", "anchor"), "mos"] < -1
