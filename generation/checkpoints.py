@@ -224,10 +224,10 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Train
     stem, or a variant key for the committed checkpoint). Returns it in eval mode, `model.sidecar` set."""
     weights, _ = checkpoint_paths(resolve_checkpoint(path) if isinstance(path, str) else path)
     sidecar = read_sidecar(weights)
-    recorded = sidecar.get("weights_sha256")
-    if recorded and weights.exists() and sha256_file(weights) != recorded:
-        raise CheckpointError(f"{weights.name} is not the file its sidecar describes (sha256 differs)")
     model = validate_checkpoint(weights, sidecar)
+    recorded = sidecar.get("weights_sha256")
+    if recorded and sha256_file(weights) != recorded:
+        raise CheckpointError(f"{weights.name} is not the file its sidecar describes (sha256 differs)")
     return model.to(device)
 
 

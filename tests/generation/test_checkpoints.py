@@ -1,0 +1,109 @@
+import json
+import pickle
+
+import pytest
+import torch
+
+from generation.checkpoints import (
+    CheckpointError,
+    checkpoint_paths,
+    load_model,
+    read_sidecar,
+    resolve_checkpoint,
+    save_checkpoint,
+    validate_checkpoint,
+)
+from generation.music.encoding import ENCODING_VERSION
+from generation.nets.base import build_model
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("proposed", "tiny").eval()
+    weights = save_checkpoint(model, tmp_path / "model", extra={"corpus": "chorales", "seed": 0})
+    return model, weights
+
+
+def edit_sidecar(weights, **changes):
+    _, sidecar_path = checkpoint_paths(weights)
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar.update(changes)
+    sidecar_path.write_text(json.dumps(sidecar))
+
+
+def test_round_trip_rebuilds_the_same_network(saved):
+    model, weights = saved
+    assert weights.name == "model.safetensors" and weights.with_suffix(".json").exists()
+    melody = torch.randint(50, 80, (2, 16))
+    chords = torch.randint(0, 25, (2, 16))
+    for path in (weights, weights.with_suffix(".json"), weights.with_suffix("")):
+        loaded = load_model(path)
+        assert torch.equal(loaded(melody, chords), model(melody, chords))
+    sidecar = read_sidecar(weights)
+    assert sidecar["variant"] == "proposed" and sidecar["encoding_version"] == ENCODING_VERSION
+    assert sidecar["config"]["layers"] == 2 and sidecar["corpus"] == "chorales" and sidecar["code_version"]
+
+
+def test_refuses_a_pickle(tmp_path, saved):
+    model, weights = saved
+    torch.save(model.state_dict(), weights)
+    with pytest.raises(CheckpointError, match="torch.save"):
+        load_model(weights)
+    weights.write_bytes(pickle.dumps(model.state_dict()))
+    with pytest.raises(CheckpointError, match="pickle"):
+        validate_checkpoint(weights, read_sidecar(weights))
+
+
+def test_refuses_a_truncated_file(saved):
+    _, weights = saved
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        validate_checkpoint(weights, read_sidecar(weights))
+    weights.write_bytes(data[:5])
+    with pytest.raises(CheckpointError, match="truncated"):
+        validate_checkpoint(weights, read_sidecar(weights))
+
+
+def test_refuses_shapes_that_do_not_match(saved):
+    _, weights = saved
+    sidecar = read_sidecar(weights)
+    sidecar["config"]["hidden"] = 24
+    with pytest.raises(CheckpointError, match="shapes do not match"):
+        validate_checkpoint(weights, sidecar)
+
+
+def test_refuses_unknown_variant_and_other_encoding_version(saved):
+    _, weights = saved
+    edit_sidecar(weights, variant="musicgen")
+    with pytest.raises(CheckpointError, match="unknown variant 'musicgen'"):
+        load_model(weights)
+    edit_sidecar(weights, variant="proposed", encoding_version=ENCODING_VERSION + 1)
+    with pytest.raises(CheckpointError, match="encoding version"):
+        load_model(weights)
+
+
+def test_refuses_missing_or_foreign_sidecar_and_swapped_weights(tmp_path, saved):
+    model, weights = saved
+    other = save_checkpoint(build_model("proposed", "tiny"), tmp_path / "other")
+    weights.write_bytes(other.read_bytes())
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_model(weights)
+    weights.with_suffix(".json").write_text('{"hello": 1}')
+    with pytest.raises(CheckpointError, match="not a docbgm checkpoint"):
+        load_model(weights)
+    weights.with_suffix(".json").unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        load_model(weights)
+
+
+def test_a_variant_key_means_the_committed_checkpoint():
+    path = resolve_checkpoint("proposed")
+    assert path.name == "proposed.safetensors" and path.parent.name == "pretrained"
+    sidecar = read_sidecar(path)
+    assert sidecar["command"].startswith("python manage.py train proposed --preset small")
+    assert path.stat().st_size < 5_000_000
+    assert load_model("proposed").variant == "proposed"
+    with pytest.raises(CheckpointError, match="no committed checkpoint"):
+        resolve_checkpoint("separation-xl")
