@@ -699,8 +699,6 @@ def report(
 ) -> Path:
     """Every experiment, for the variants that have checkpoints; `<out>/index.html` links them all."""
     settings.out.mkdir(parents=True, exist_ok=True)
-    available = variants_with_checkpoints(variants or SYMBOLIC_VARIANTS, settings)
-    settings.log(f"variants with checkpoints: {', '.join(available) or 'none'}")
     done: list[tuple[str, str]] = []
     structure_variants = [v for v in (variants or STRUCTURE_VARIANTS) if v in STRUCTURE_VARIANTS]
     convergence(settings, steps=convergence_steps)
@@ -711,6 +709,9 @@ def report(
     done.append(("structures", "Network structures (Figure 4)"))
     spectrograms(settings, steps=structure_steps)
     done.append(("spectrograms", "Spectrograms (Figure 5)"))
+    # After the spectral experiments, which may have trained checkpoints into <out>/checkpoints.
+    available = variants_with_checkpoints(variants or SYMBOLIC_VARIANTS, settings)
+    settings.log(f"variants with checkpoints: {', '.join(available) or 'none'}")
     if "proposed" in available:
         melody(settings)
         done.append(("melody", "Melody contour and key (Figure 6)"))
