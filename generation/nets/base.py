@@ -137,7 +137,7 @@ class MelodyModel(TrainableModel):
         from generation.music.corpus import load_corpus, melody_batches
 
         return melody_batches(
-            load_corpus(corpus),
+            load_corpus(corpus, progress=True),  # the bar shows only while a corpus is first encoded
             split=split,
             batch_size=batch_size,
             seed=seed,
