@@ -54,7 +54,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["seconds"] <= 0 or options["tempo"] <= 0:
             raise CommandError("--seconds and --tempo must be positive")
-        torch.set_num_threads(2)
+        # Step-by-step sampling of small layers: more threads only wait on each other.
+        torch.set_num_threads(1)
         try:
             model = load_model(options["checkpoint"])
         except CheckpointError as exc:
