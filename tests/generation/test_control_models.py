@@ -25,6 +25,7 @@ from generation.nets.ec2vae import (
     to_roll,
 )
 from generation.nets.vded import VDED
+from generation.sampling import parse_progression, sample_melody
 
 CONTROL_VARIANTS = ["bilstm", "ec2vae", "vded"]
 STEPS_PER_BAR = 16
@@ -117,6 +118,16 @@ def test_generates_sixteen_playable_bars_deterministically(variant):
     assert_playable(first)
     onsets_per_bar = (first.view(BARS, STEPS_PER_BAR) < MIDI_PITCHES).sum(1)
     assert int((onsets_per_bar > 0).sum()) >= BARS // 2  # notes through the piece, not one bar
+
+
+@pytest.mark.parametrize("variant", CONTROL_VARIANTS)
+def test_sampling_interface_gives_sixteen_bars_of_a_written_progression(variant):
+    model = tiny(variant)
+    chords = parse_progression(" | ".join(["Dm", "Bb", "F", "C"] * 4))
+    melody = sample_melody(model, chords, temperature=0.8, seed=7)
+    assert melody.shape == (BARS * STEPS_PER_BAR,) and melody.dtype == np.int64
+    assert np.array_equal(melody, sample_melody(model, chords, temperature=0.8, seed=7))
+    assert_playable(torch.from_numpy(melody))
 
 
 @pytest.mark.parametrize("variant", CONTROL_VARIANTS)
