@@ -5,32 +5,48 @@ musical item; the file's stem is the item key, so `proposed/item01.wav` and `rea
 are the same item in two conditions. Each sub-folder becomes one StimulusSet (source: imported;
 a new version when the name exists), ready at once.
 
-Every file is decoded and measured first (generation/audio.py); if any cannot be read, the
-import stops before writing anything and names every bad file. The writes happen in one
-transaction, and the audio files written so far are removed if it fails, so nothing
-half-imported remains. The browser copy is re-encoded as MP3 without tags (names and titles in
-the original's tags must not reach volunteers); a lossless FLAC of the decoded audio is kept for
-analysis.
+Blinding: whatever the originals are, every clip leaves here in one browser format, stereo MP3
+at 44.1 kHz without tags, written by the clip pipeline's `save_clip` (generation/rendering.py),
+the same writer the generated sets use. If the conditions kept their own formats (real music as
+WAV, the models as MP3), the Content-Type, the bitrate and the size would tell a volunteer which
+condition a clip is, and the originals' tags could name a model or a title. A 24-bit FLAC of the
+same samples is kept for analysis. Duration, loudness and sha256 are measured on the MP3, the
+file volunteers hear; the original file's name, format, rate and sha256 go only into
+`Stimulus.provenance`, which researchers alone see.
+
+Every file is decoded, converted and written to a scratch folder first; if any cannot be read,
+the import stops before touching the database or the media storage and names every bad file.
+The writes happen in one transaction, and the stored files are removed if it fails, so nothing
+half-imported remains.
 """
 
 from __future__ import annotations
 
-import io
+import itertools
+import tempfile
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
 import numpy as np
-from django.core.files.base import ContentFile
+from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from generation.audio import AudioError, AudioInfo, integrated_loudness, read_audio, sha256_file
+from generation.audio import (
+    AudioError,
+    AudioInfo,
+    integrated_loudness,
+    probe_audio,
+    read_audio,
+    sha256_file,
+)
 from generation.models import Stimulus, StimulusSet
+from generation.rendering import SAMPLE_RATE, RenderedClip, save_clip, true_peak_dbtp
 
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
-MP3_MAX_RATE = 48000  # MPEG-1 Layer III stops at 48 kHz
+CHANNELS = 2  # what the rendered sets have; a mono original is played on both sides
 
 
 class StimulusImportError(Exception):
@@ -43,11 +59,16 @@ class StimulusImportError(Exception):
 
 @dataclass
 class _Clip:
-    path: Path
+    """One file after conversion: the browser MP3 and analysis FLAC in the scratch folder."""
+
+    path: Path  # the original
     item_key: str
-    samples: np.ndarray  # (n, channels) float32
-    sample_rate: int
-    info: AudioInfo
+    mp3: Path
+    flac: Path
+    info: AudioInfo  # of the MP3: what volunteers hear
+    original: dict  # the original file's name, format, rate, channels and sha256 (provenance)
+    flac_sha256: str
+    true_peak_dbtp: float
 
 
 def scan_folder(folder: Path) -> dict[str, list[Path]]:
@@ -73,42 +94,65 @@ def scan_folder(folder: Path) -> dict[str, list[Path]]:
     return layout
 
 
-def _measure(path: Path, condition: str) -> _Clip:
-    samples, rate = read_audio(path)
-    duration = samples.shape[0] / rate
-    try:
-        loudness = integrated_loudness(samples, rate)
-    except AudioError as error:
-        raise AudioError(f"{condition}/{path.name}: {error}") from error
-    info = AudioInfo(
-        duration_s=duration,
-        loudness_lufs=loudness,
-        sample_rate=rate,
-        channels=samples.shape[1],
-        sha256=sha256_file(path),
-    )
-    return _Clip(path=path, item_key=path.stem, samples=samples, sample_rate=rate, info=info)
+def _browser_layout(samples: np.ndarray, rate: int) -> np.ndarray:
+    """(n, channels) samples at `rate` -> (m, 2) float32 at 44.1 kHz within full scale.
 
-
-def _encode(samples: np.ndarray, rate: int, fmt: str) -> bytes:
-    import soundfile as sf
-
-    if fmt == "MP3" and rate > MP3_MAX_RATE:
+    Raises:
+        AudioError: more than two channels (no downmix is guessed for surround files).
+    """
+    channels = samples.shape[1]
+    if channels == 1:
+        samples = np.repeat(samples, CHANNELS, axis=1)
+    elif channels != CHANNELS:
+        raise AudioError(f"{channels} channels; only mono or stereo files can be imported")
+    if rate != SAMPLE_RATE:
         from scipy.signal import resample_poly
 
-        divisor = gcd(MP3_MAX_RATE, rate)
-        samples = resample_poly(samples, MP3_MAX_RATE // divisor, rate // divisor, axis=0).astype(np.float32)
-        rate = MP3_MAX_RATE
-    buffer = io.BytesIO()
-    # libsndfile writes no title/artist tags unless asked, so the bytes carry no names.
-    sf.write(
-        buffer,
-        np.clip(samples, -1.0, 1.0),
-        rate,
-        format=fmt,
-        subtype="MPEG_LAYER_III" if fmt == "MP3" else "PCM_24",
+        divisor = gcd(SAMPLE_RATE, rate)
+        samples = resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor, axis=0)
+    # Resampling can overshoot full scale a little, and MP3 cannot carry more than full scale.
+    return np.clip(samples, -1.0, 1.0).astype(np.float32)
+
+
+def _convert(path: Path, condition: str, scratch: Path, index: int) -> _Clip:
+    """Decode `path`, write it as MP3 + FLAC in the browser layout into `scratch`, measure the MP3.
+
+    Raises:
+        AudioError: "condition/file: reason" for an unreadable file, one too short for a loudness
+            figure (under 0.4 s), or one with more than two channels.
+    """
+    try:
+        samples, rate = read_audio(path)
+        converted = _browser_layout(samples, rate)
+        clip = RenderedClip(
+            samples=converted,
+            sample_rate=SAMPLE_RATE,
+            loudness_lufs=integrated_loudness(converted, SAMPLE_RATE),  # refuses clips under 0.4 s
+            true_peak_dbtp=true_peak_dbtp(converted, SAMPLE_RATE),
+            gain_db=0.0,  # imported audio keeps the level its author gave it
+        )
+        files = save_clip(clip, mp3_path=scratch / f"{index}.mp3", flac_path=scratch / f"{index}.flac")
+        heard = probe_audio(files.mp3)
+    except AudioError as error:
+        reason = str(error).removeprefix(f"{path.name}: ").removeprefix(f"{index}.mp3: ")
+        raise AudioError(f"{condition}/{path.name}: {reason}") from error
+    return _Clip(
+        path=path,
+        item_key=path.stem,
+        mp3=files.mp3,
+        flac=files.flac,
+        info=heard,
+        original={
+            "imported_file": f"{condition}/{path.name}",
+            "original_format": path.suffix.lower().lstrip("."),
+            "original_sha256": sha256_file(path),
+            "original_sample_rate": rate,
+            "original_channels": samples.shape[1],
+            "original_duration_s": round(samples.shape[0] / rate, 6),
+        },
+        flac_sha256=files.flac_sha256,
+        true_peak_dbtp=clip.true_peak_dbtp,
     )
-    return buffer.getvalue()
 
 
 def import_stimuli(folder: str | Path, *, prefix: str = "", created_by=None) -> list[StimulusSet]:
@@ -120,44 +164,47 @@ def import_stimuli(folder: str | Path, *, prefix: str = "", created_by=None) -> 
         created_by: the user recorded on the sets.
 
     Returns:
-        The new sets, in sub-folder order.
+        The new sets, in sub-folder order; every clip a tag-free 44.1 kHz stereo MP3 plus FLAC.
 
     Raises:
         StimulusImportError: a bad layout or unreadable files (all named); nothing is written.
     """
     layout = scan_folder(Path(folder))
     problems: list[str] = []
-    measured: dict[str, list[_Clip]] = {}
-    for condition, files in layout.items():
-        clips = []
-        stems = [p.stem for p in files]
-        duplicates = sorted({s for s in stems if stems.count(s) > 1})
-        if duplicates:
-            problems.append(f"{condition}/: several files for item(s) {', '.join(duplicates)}")
-        for path in files:
-            try:
-                clips.append(_measure(path, condition))
-            except AudioError as error:
-                message = str(error)
-                problems.append(message if message.startswith(condition) else f"{condition}/{message}")
-        measured[condition] = clips
     names = {condition: slugify(f"{prefix}{condition}")[:80] for condition in layout}
     if any(not name for name in names.values()):
         problems.append("a sub-folder name gives an empty set name; rename it")
-    if problems:
-        raise StimulusImportError(problems)
+    # The conversions live in a scratch folder until the database rows exist, so a failure
+    # anywhere leaves neither rows nor files behind (the folder goes with the `with`).
+    with tempfile.TemporaryDirectory(prefix="docbgm-import-") as scratch:
+        converted: dict[str, list[_Clip]] = {}
+        numbers = itertools.count()  # scratch file names
+        for condition, files in layout.items():
+            stems = [p.stem for p in files]
+            duplicates = sorted({s for s in stems if stems.count(s) > 1})
+            if duplicates:
+                problems.append(f"{condition}/: several files for item(s) {', '.join(duplicates)}")
+            clips = []
+            for path in files:
+                try:
+                    clips.append(_convert(path, condition, Path(scratch), next(numbers)))
+                except AudioError as error:
+                    problems.append(str(error))
+            converted[condition] = clips
+        if problems:
+            raise StimulusImportError(problems)
 
-    written: list = []  # (storage, name) of every file saved, to remove them if anything fails
-    try:
-        with transaction.atomic():
-            sets = [
-                _create_set(names[condition], condition, clips, created_by=created_by, written=written)
-                for condition, clips in measured.items()
-            ]
-    except BaseException:
-        for storage, name in written:
-            storage.delete(name)
-        raise
+        written: list = []  # (storage, name) of every file stored, to remove them if anything fails
+        try:
+            with transaction.atomic():
+                sets = [
+                    _create_set(names[condition], condition, clips, created_by=created_by, written=written)
+                    for condition, clips in converted.items()
+                ]
+        except BaseException:
+            for storage, name in written:
+                storage.delete(name)
+            raise
     return sets
 
 
@@ -179,37 +226,31 @@ def _create_set(name: str, condition: str, clips: list[_Clip], *, created_by, wr
     stimulus_set.finished_at = stimulus_set.created_at
     stimulus_set.save(update_fields=["finished_at"])
     for position, clip in enumerate(clips):
-        mp3 = _encode(clip.samples, clip.sample_rate, "MP3")
-        flac = _encode(clip.samples, clip.sample_rate, "FLAC")
         stimulus = Stimulus(
             stimulus_set=stimulus_set,
             item_key=clip.item_key,
             position=position,
             duration_s=clip.info.duration_s,
-            loudness_lufs=clip.info.loudness_lufs if np.isfinite(clip.info.loudness_lufs) else None,
-            audio_sha256=_sha256(mp3),
+            loudness_lufs=round(clip.info.loudness_lufs, 3) if np.isfinite(clip.info.loudness_lufs) else None,
+            audio_sha256=clip.info.sha256,
             provenance={
-                "imported_file": f"{condition}/{clip.path.name}",
-                "original_sha256": clip.info.sha256,
-                "sample_rate": clip.info.sample_rate,
-                "channels": clip.info.channels,
+                **clip.original,
+                "flac_sha256": clip.flac_sha256,
+                "true_peak_dbtp": round(clip.true_peak_dbtp, 3),
             },
         )
-        # Stored names are random-ish and say nothing about the condition.
+        # Stored names say nothing about the condition or the original file.
         base = f"imp-{stimulus_set.pk}-{position}"
-        stimulus.audio.save(f"{base}.mp3", ContentFile(mp3), save=False)
-        written.append((stimulus.audio.storage, stimulus.audio.name))
-        stimulus.audio_flac.save(f"{base}.flac", ContentFile(flac), save=False)
-        written.append((stimulus.audio_flac.storage, stimulus.audio_flac.name))
+        for field, local, suffix in (
+            (stimulus.audio, clip.mp3, "mp3"),
+            (stimulus.audio_flac, clip.flac, "flac"),
+        ):
+            with local.open("rb") as handle:
+                field.save(f"{base}.{suffix}", File(handle), save=False)
+            written.append((field.storage, field.name))
         stimulus.full_clean(exclude=["stimulus_set"])
         stimulus.save()
     return stimulus_set
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def item_mismatches(sets: list[StimulusSet]) -> list[str]:

@@ -3,24 +3,55 @@
 Chromium completes a whole session (consent, volume and headphone checks, practice, 15 ratings,
 completion) while every response is recorded: URL, headers, body, audio bytes. The study is set
 up so that leaks would be recognisable: conditions and sets carry real model names, items are
-distinctive, and every table's ids start at a distinctive number per table.
+distinctive, and every table's ids start at a distinctive number per table. Its clips come through
+`import_stimuli` from originals in a different format per condition (WAV, MP3, OGG, FLAC, at
+several rates), as a researcher's folder might hold them; every clip must still arrive in one
+format.
 """
 
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from django.db import connection
 
+from generation.importing import import_stimuli
 from generation.models import ModelVariant, Stimulus, StimulusSet
+from studies import services
 from studies.models import Condition, Participant, Rating, Study, Trial
 from tests.browser.volunteer_session import complete_session
-from tests.studies.factories import OpenStudyFactory
+from tests.studies.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 MODELS = ["proposed", "bilstm", "ec2vae", "vded", "real-music"]
 ITEMS = ["heldout-bwv0253", "heldout-bwv0347", "heldout-bwv0410"]
+# The original format of each condition's files: (suffix, libsndfile format, sample rate, channels).
+ORIGINALS = {
+    "proposed": (".mp3", "MP3", 22050, 2),
+    "bilstm": (".ogg", "OGG", 32000, 1),
+    "ec2vae": (".flac", "FLAC", 96000, 2),
+    "vded": (".mp3", "MP3", 44100, 1),
+    "real-music": (".wav", "WAV", 48000, 1),
+}
+
+
+def import_conditions(folder: Path) -> list[StimulusSet]:
+    """0.6 s tones, one file per item, each condition in its own format, through import_stimuli."""
+    for model, (suffix, fmt, rate, channels) in ORIGINALS.items():
+        (folder / model).mkdir(parents=True)
+        for k, item in enumerate(ITEMS):
+            t = np.arange(int(0.6 * rate)) / rate
+            mono = (0.2 * np.sin(2 * np.pi * (330 + 110 * k) * t)).astype(np.float32)
+            sf.write(
+                str(folder / model / f"{item}{suffix}"),
+                np.repeat(mono[:, None], channels, 1),
+                rate,
+                format=fmt,
+            )
+    return import_stimuli(folder, prefix="")
 
 
 def start_ids_at(model, first: int) -> None:
@@ -53,6 +84,8 @@ def forbidden_texts(study: Study, participant: Participant) -> dict[str, str]:
             texts[stimulus.item_key] = "item key"
             texts[stimulus.audio_sha256] = "audio sha256"
             texts[str(stimulus.pk)] = "stimulus id"
+            texts[stimulus.provenance["imported_file"]] = "original file"
+            texts[stimulus.provenance["original_sha256"]] = "original sha256"
     for trial in Trial.objects.filter(participant=participant):
         texts[str(trial.pk)] = "trial id"
     for rating in Rating.objects.filter(trial__participant=participant):
@@ -62,18 +95,24 @@ def forbidden_texts(study: Study, participant: Participant) -> dict[str, str]:
     return texts
 
 
-def test_nothing_the_browser_receives_reveals_the_design(live_server, browser_context):
+def test_nothing_the_browser_receives_reveals_the_design(live_server, browser_context, tmp_path):
     for offset, model in enumerate([StimulusSet, Stimulus, Condition, Participant, Trial, Rating, Study]):
         start_ids_at(model, 7_301_000 + offset * 10_000)
-    study = OpenStudyFactory(slug="blind", items=ITEMS, duration_s=0.6)
-    for condition, name in zip(Condition.objects.filter(study=study).order_by("id"), MODELS, strict=True):
+    sets = {s.name: s for s in import_conditions(tmp_path / "audio")}
+    for name in MODELS:
         variant, _ = ModelVariant.objects.get_or_create(
             key=name, defaults={"name": f"{name.upper()} network"}
         )
-        StimulusSet.objects.filter(pk=condition.stimulus_set_id).update(
-            name=f"{name}-chorales-v2", variant=variant
-        )
-        Condition.objects.filter(pk=condition.pk).update(name=name)
+        StimulusSet.objects.filter(pk=sets[name].pk).update(name=f"{name}-chorales-v2", variant=variant)
+    study = services.study_create(
+        slug="blind",
+        title="Film music study",
+        owner=UserFactory(researcher=True),
+        conditions=[(name, sets[name], "reference" if name == "real-music" else "system") for name in MODELS],
+        consent_text="I agree to take part.",
+        seed=1234,
+    )
+    services.study_open(study=study)
 
     received = []  # (url, headers, body) of every response
     context = browser_context(locale="en-US")
@@ -109,6 +148,9 @@ def test_nothing_the_browser_receives_reveals_the_design(live_server, browser_co
         assert "filename" not in full.headers.get("content-disposition", "")
     media = [r for r in received if "/clip/" in r[0] and r[2]]
     assert media and all(body[:3] != b"ID3" for _, _, body in media)
+    # One format for every condition: the same type and MPEG frame header (rate, channel mode).
+    assert {headers["content-type"] for _, headers, _ in media} == {"audio/mpeg"}
+    assert len({body[:4] for _, headers, body in media if "content-range" not in headers}) == 1
 
     forbidden = forbidden_texts(study, participant)
     assert len(forbidden) > 100
