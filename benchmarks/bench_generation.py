@@ -2,11 +2,13 @@
 
 Prints training steps per second (the preset's batch size, 100-step segments for small), sampling
 steps per second, and the seconds it takes to generate 30 s of melody at 80 bpm (160 grid steps).
-Run: .venv/bin/python benchmarks/bench_generation.py [variant ...]
+Run: .venv/bin/python benchmarks/bench_generation.py [variant ...] [--threads N]
+On a machine shared with other work, --threads 1 avoids threads spinning while they wait for a core.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -60,10 +62,14 @@ def measure(variant: str, preset: str) -> tuple[float, float, float, int]:
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="*", help="default: every registered melody variant")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     import generation.nets  # noqa: F401
 
-    wanted = sys.argv[1:] or sorted(k for k, cls in VARIANTS.items() if issubclass(cls, MelodyModel))
+    wanted = args.variants or sorted(k for k, cls in VARIANTS.items() if issubclass(cls, MelodyModel))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; 30 s of melody = {int(SECONDS * TEMPO / 15)} steps at {TEMPO:g} bpm"
     )

@@ -144,7 +144,8 @@ def parse_chorale(key: str) -> Piece:
                 soprano[start] = Note(max(pitches), start, end - start)
     signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
     beats = signatures[0].numerator if signatures else 4
-    title = str(score.metadata.title or score.metadata.movementName or key) if score.metadata else key
+    # The bundled chorales carry no titles, only file names: "bach/bwv10.7" -> "BWV 10.7".
+    title = "BWV " + key.rsplit("bwv", 1)[1] if "bwv" in key else key
     return Piece(
         key=key,
         melody=notes_to_tokens(list(soprano.values()), n_steps),

@@ -54,6 +54,7 @@ def test_chorales_are_encoded_with_soprano_and_beat_chords(small_corpus):  # noq
     bwv = next(p for p in small_corpus.pieces if p.key == "bach/bwv10.7")
     assert bwv.melody[:8].tolist() == [74] + [HOLD] * 7  # its first soprano note: a half-note D5
     assert bwv.chords[0] == parse_chord("Gm")
+    assert bwv.title == "BWV 10.7" and bwv.beats_per_bar == 4 and bwv.tempo_bpm == 80
 
 
 def test_cache_is_reused_and_rebuilt_for_another_encoding_version(corpus_dir, monkeypatch):  # noqa: F811
