@@ -67,6 +67,7 @@ class CheckpointApi(APIView):
     permission_classes = [IsAuthenticated, IsResearcher]
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema_serializer(component_name="CheckpointUpload")
     class InputSerializer(serializers.Serializer):
         weights = serializers.FileField(help_text="The .safetensors weights (pickles are refused).")
         sidecar = serializers.FileField(help_text="The .json sidecar that rebuilds the network.")
@@ -101,6 +102,7 @@ class StimulusSetApi(APIView):
     permission_classes = [IsAuthenticated, IsResearcher]
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
+    @extend_schema_serializer(component_name="StimulusSetRequest")
     class InputSerializer(serializers.Serializer):
         source = serializers.ChoiceField(
             choices=[StimulusSet.Source.GENERATED, StimulusSet.Source.REAL, StimulusSet.Source.LOW_ANCHOR]

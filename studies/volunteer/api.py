@@ -8,10 +8,12 @@ Django forms. Refusals carry the service's message, translated: 400 for an inval
 A repeated call (double click, network retry) answers exactly as the first.
 """
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 from rest_framework.permissions import BasePermission
@@ -58,6 +60,23 @@ class ParticipantSessionAuthentication(BaseAuthentication):
             raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")
 
 
+class ParticipantSessionScheme(OpenApiAuthenticationExtension):
+    """Describes ParticipantSessionAuthentication in the OpenAPI schema (/api/schema/)."""
+
+    target_class = ParticipantSessionAuthentication
+    name = "volunteerSession"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": settings.SESSION_COOKIE_NAME,
+            "description": "The session cookie set when the volunteer consents at /s/<slug>/; "
+            "the participant's token stays on the server. Unsafe methods need the CSRF token "
+            "in the X-CSRFToken header.",
+        }
+
+
 class IsParticipant(BasePermission):
     message = _("No volunteer session in this browser for this study. Please open the study link again.")
 
@@ -87,6 +106,7 @@ NextSerializer = inline_serializer("VolunteerNext", {"next": serializers.CharFie
 
 
 class StateApi(VolunteerAPIView):
+    @extend_schema_serializer(component_name="VolunteerState")
     class OutputSerializer(serializers.Serializer):
         step = serializers.CharField()
         group = serializers.IntegerField()
@@ -126,6 +146,7 @@ class VolumeCheckApi(VolunteerAPIView):
 class HeadphoneAnswerApi(VolunteerAPIView):
     """One answer of the Huggins-pitch test; the sixth scores the test through the service."""
 
+    @extend_schema_serializer(component_name="VolunteerHeadphoneAnswer")
     class InputSerializer(serializers.Serializer):
         answer = serializers.ChoiceField(choices=[1, 2, 3])
 
@@ -169,6 +190,7 @@ class HeadphoneAnswerApi(VolunteerAPIView):
 
 
 class TrialEventApi(VolunteerAPIView):
+    @extend_schema_serializer(component_name="VolunteerPlayEvent")
     class InputSerializer(serializers.Serializer):
         event = serializers.ChoiceField(choices=["play", "ended"])
         position_s = serializers.FloatField(required=False, allow_null=True, min_value=0)
