@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from generation import selectors, services
+from generation.evaluation.selectors import stimulus_set_symbolic_metrics
 from generation.forms import CheckpointUploadForm, StimulusSetRequestForm
 from generation.models import Stimulus, StimulusSet
 
@@ -96,14 +97,14 @@ def stimulus_set_request(request):
 @researcher_required
 def stimulus_set_detail(request, pk: int):
     stimulus_set = get_object_or_404(StimulusSet.objects.select_related("variant", "checkpoint"), pk=pk)
+    ready = stimulus_set.status == StimulusSet.Status.READY
     return render(
         request,
         "generation/stimulus_set_detail.html",
         {
             "stimulus_set": stimulus_set,
-            "stimuli": selectors.stimulus_set_stimuli(stimulus_set=stimulus_set)
-            if stimulus_set.status == StimulusSet.Status.READY
-            else [],
+            "stimuli": selectors.stimulus_set_stimuli(stimulus_set=stimulus_set) if ready else [],
+            "symbolic_metrics": stimulus_set_symbolic_metrics(stimulus_set=stimulus_set) if ready else None,
         },
     )
 

@@ -90,6 +90,9 @@ def test_a_ready_set_lists_its_clips_with_players(research_client, heldout_corpu
     stimulus_set_build(stimulus_set_id=stimulus_set.pk)
     page = research_client.get(reverse("generation:set-detail", args=[stimulus_set.pk])).content.decode()
     assert page.count("<audio controls") == 2
+    # The set's symbolic metrics are shown on its page (a real-music set is shown on its own).
+    assert 'id="symbolic-metrics-table"' in page
+    assert 'data-metric="chord_tone_ratio"' in page
     clip = stimulus_set.stimuli.first()
     response = research_client.get(reverse("generation:stimulus-audio", args=[clip.pk, "mp3"]))
     assert response["Content-Type"] == "audio/mpeg"
