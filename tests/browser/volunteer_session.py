@@ -41,17 +41,30 @@ def _rate_with_keyboard(page: Page, values: dict[str, int]) -> None:
     page.focus("#rating-submit")
 
 
+def give_consent(page: Page, url: str, *, tap: bool = False) -> None:
+    """Open the study link, consent, answer two questions and continue (tapping on a phone)."""
+    page.goto(url)
+    consent, submit = page.locator('input[name="consent"]'), page.locator('form button[type="submit"]')
+    if tap:
+        consent.tap()
+        expect(consent).to_be_checked()
+    else:
+        consent.check()
+    page.select_option('select[name="age_band"]', "25-34")
+    page.select_option('select[name="listening_device"]', "over_ear")
+    with page.expect_navigation():
+        if tap:
+            submit.tap()
+        else:
+            submit.click()
+
+
 def complete_session(
     page: Page, url: str, *, seed: int, volume: bool, headphones: bool, reload_at: int = 3
 ) -> SessionRecord:
     rng = random.Random(seed)
     record = SessionRecord()
-    page.goto(url)
-    page.locator('input[name="consent"]').check()
-    page.select_option('select[name="age_band"]', "25-34")
-    page.select_option('select[name="listening_device"]', "over_ear")
-    with page.expect_navigation():
-        page.locator('form button[type="submit"]').click()
+    give_consent(page, url)
 
     if volume:
         expect(page.locator("#volume-done")).to_be_disabled()
