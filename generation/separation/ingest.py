@@ -39,8 +39,8 @@ from generation.music.encoding import HOLD, NO_CHORD, REST, STEPS_PER_BEAT, chor
 from generation.nets.separation import SOURCES, SeparationRNN
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a"}
-FMIN = librosa.note_to_hz("C2")  # pYIN's range: a cello's low C ...
-FMAX = librosa.note_to_hz("C7")  # ... to a piccolo's top
+FMIN = librosa.note_to_hz("C3")  # the melody range: bass lines sit below C3 and would capture pYIN
+FMAX = librosa.note_to_hz("C7")  # a piccolo's top
 PYIN_HOP = 256  # 16 ms at 16 kHz: finer than a 16th at any sane tempo
 MIN_NOTE_SECONDS = 0.06  # shorter pitch runs are tracking noise, not notes
 MEDIAN_FRAMES = 5  # pitch median filter (80 ms at 16 kHz)
@@ -164,7 +164,8 @@ def _triad_templates() -> np.ndarray:
 def beat_chords(audio: np.ndarray, sample_rate: int, grid: np.ndarray) -> np.ndarray:
     """(T,) chord indices: one triad (or NC) per beat of the grid, repeated over its 4 steps."""
     hop = 512
-    chroma = librosa.feature.chroma_cqt(y=audio, sr=sample_rate, hop_length=hop)  # (12, frames)
+    # 6 octaves from C1 (33 Hz to 2 kHz): the harmony lives there, and it fits under 8 kHz rates
+    chroma = librosa.feature.chroma_cqt(y=audio, sr=sample_rate, hop_length=hop, n_octaves=6)  # (12, frames)
     rms = librosa.feature.rms(y=audio, frame_length=2048, hop_length=hop)[0]
     times = librosa.times_like(chroma, sr=sample_rate, hop_length=hop)
     steps = len(grid) - 1
