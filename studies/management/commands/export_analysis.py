@@ -4,8 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studies.analysis import AnalysisConfig
-from studies.analysis.report import export_zip
+from studies.analysis import AnalysisConfig, analyse
+from studies.analysis.report import ReportMeta, build_zip, export_zip
+from studies.analysis.synthetic import Panel, synthetic_ratings
 from studies.models import Study
 
 THRESHOLD_OPTIONS = {
@@ -22,7 +23,15 @@ class Command(BaseCommand):
     help = "Analyse a study's ratings and write ratings, summary, tests, exclusions, figures and report.html as one zip."
 
     def add_arguments(self, parser):
-        parser.add_argument("--study", required=True, help="Slug of the study.")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--study", help="Slug of the study.")
+        source.add_argument(
+            "--synthetic",
+            type=int,
+            metavar="LISTENERS",
+            help="Instead of a study: a synthetic paper-like panel of this many listeners, one of them "
+            "a flat responder and one reversed (a demo of the report).",
+        )
         parser.add_argument("--out", required=True, type=Path, help="Where to write the zip.")
         for name, kind in THRESHOLD_OPTIONS.items():
             default = getattr(AnalysisConfig(), name)
@@ -32,14 +41,20 @@ class Command(BaseCommand):
         parser.add_argument("--no-headphone-check", action="store_true", help="Do not exclude failed checks.")
 
     def handle(self, *args, **options):
-        study = Study.objects.filter(slug=options["study"]).first()
-        if study is None:
-            raise CommandError(f"No study with slug {options['study']!r}.")
         overrides = {k: options[k] for k in THRESHOLD_OPTIONS if options[k] is not None}
         if options["no_headphone_check"]:
             overrides["require_headphone_check"] = False
         out = Path(options["out"])
         out.parent.mkdir(parents=True, exist_ok=True)
-        data = export_zip(study, overrides=overrides)
+        if options["synthetic"]:
+            panel = Panel(listeners=options["synthetic"], flat=(2,), reversed=(5,), seed=options["seed"] or 0)
+            result = analyse(synthetic_ratings(panel), config=AnalysisConfig.from_options(overrides))
+            meta = ReportMeta(title="Synthetic paper-like panel", slug="synthetic")
+            data = build_zip(result, meta)
+        else:
+            study = Study.objects.filter(slug=options["study"]).first()
+            if study is None:
+                raise CommandError(f"No study with slug {options['study']!r}.")
+            data = export_zip(study, overrides=overrides)
         out.write_bytes(data)
         self.stdout.write(self.style.SUCCESS(f"Wrote {out} ({len(data) / 1024:.0f} KiB)."))

@@ -178,3 +178,14 @@ def test_export_command_writes_the_zip(rated_study, tmp_path):
     assert '"min_rating_variance": 0.0' in archive.read("config.json").decode()
     with pytest.raises(CommandError, match="No study"):
         call_command("export_analysis", study="missing", out=str(out))
+
+
+def test_export_command_demo_on_a_synthetic_panel(tmp_path):
+    out = tmp_path / "demo.zip"
+    call_command("export_analysis", synthetic=12, out=str(out), bootstrap_resamples=200)
+    archive = zipfile.ZipFile(out)
+    exclusions = pd.read_csv(archive.open("exclusions.csv"))
+    assert exclusions.loc[exclusions["excluded"], "participant"].tolist() == ["p00002", "p00005"]
+    headline = pd.read_csv(archive.open("headline.csv"))
+    best = headline[(headline["variant"] == "screened") & (headline["kind"] == "advantage_over_second_best")]
+    assert set(best["condition"]) == {"proposed"}

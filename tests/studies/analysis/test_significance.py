@@ -1,11 +1,12 @@
 """The tests find planted effects and nothing else; p-values agree with scipy and a by-hand Holm."""
 
 import numpy as np
+import pingouin as pg
 import pytest
 from scipy import stats
 
 from studies.analysis import AnalysisConfig
-from studies.analysis.significance import significance
+from studies.analysis.significance import rank_biserial, significance
 from tests.studies.analysis.panels import CLEAR_WINNER, FAST, NO_DIFFERENCE, panel
 
 
@@ -105,3 +106,13 @@ def test_model_failure_is_reported_not_raised():
     assert mixed["note"].str.len().gt(0).all()
     fr = tests[tests["test"] == "friedman"]
     assert fr["note"].str.contains("at least 2").all()
+
+
+def test_rank_biserial_matches_pingouin():
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        x = rng.integers(1, 6, 15).astype(float)
+        y = np.clip(x + rng.integers(-2, 3, 15), 1, 5)
+        if (x == y).all():
+            continue
+        assert rank_biserial(x - y) == pytest.approx(pg.wilcoxon(x, y)["RBC"].iloc[0])
