@@ -1,5 +1,7 @@
+from django import forms
 from django.contrib import admin
 
+from studies import services
 from studies.models import Condition, Participant, Rating, Study, Trial
 
 
@@ -9,8 +11,27 @@ class ConditionInline(admin.TabularInline):
     raw_id_fields = ["stimulus_set"]
 
 
+class StudyAdminForm(forms.ModelForm):
+    # As in the researcher form: Django 6 will assume https, so say so now (and skip its warning).
+    redirect_url = forms.URLField(
+        required=False, assume_scheme="https", help_text=Study._meta.get_field("redirect_url").help_text
+    )
+
+    class Meta:
+        model = Study
+        fields = "__all__"  # noqa: DJ007 - the ModelAdmin decides what is shown
+
+    def clean_analysis_options(self):
+        # The admin saves without the services, so it checks the options with the same function.
+        try:
+            return services.analysis_options_clean(self.cleaned_data["analysis_options"])
+        except services.StudyError as error:
+            raise forms.ValidationError(error.messages) from error
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    form = StudyAdminForm
     list_display = ["slug", "title", "status", "owner", "groups", "clips_per_group", "created_at"]
     list_filter = ["status"]
     search_fields = ["slug", "title"]

@@ -78,6 +78,7 @@ class StudyOutputSerializer(serializers.ModelSerializer):
             "practice",
             "seat_timeout_minutes",
             "seed",
+            "analysis_options",
             "conditions",
             "volunteer_path",
             "created_at",
@@ -117,6 +118,8 @@ class StudyListApi(ResearcherApi):
         practice = serializers.BooleanField(required=False)
         seat_timeout_minutes = serializers.IntegerField(min_value=1, required=False)
         seed = serializers.IntegerField(min_value=0, required=False)
+        # Checked by study_create against AnalysisConfig: known keys, types and ranges.
+        analysis_options = serializers.DictField(required=False)
 
         def validate_conditions(self, value):
             parsed = []

@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 
 from generation.models import StimulusSet
+from studies import services
 from studies.models import DEFAULT_SCALE_DEFINITIONS, SCALES, Condition, Study
 
 
@@ -36,12 +37,25 @@ class StudyForm(forms.Form):
     practice = forms.BooleanField(required=False, initial=True)
     seat_timeout_minutes = forms.IntegerField(min_value=1, initial=60)
     seed = forms.IntegerField(min_value=0, required=False, help_text="Blank: random.")
+    analysis_options = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"min_panel_correlation": 0.6}'}),
+        help_text="Optional JSON object overriding analysis settings, e.g. the screening thresholds "
+        "min_rating_variance, min_panel_correlation, max_unfinished_fraction, "
+        "require_headphone_check (docs/analysis.md). Blank: the defaults.",
+    )
 
     def clean_slug(self):
         slug = self.cleaned_data["slug"]
         if Study.objects.filter(slug=slug).exists():
             raise forms.ValidationError("A study with this slug exists.")
         return slug
+
+    def clean_analysis_options(self):
+        try:
+            return services.analysis_options_clean(self.cleaned_data["analysis_options"])
+        except services.StudyError as error:
+            raise forms.ValidationError(error.messages) from error
 
     def service_options(self) -> dict:
         """The cleaned data as study_create's keyword arguments (conditions excluded)."""

@@ -90,6 +90,12 @@ class Study(models.Model):
         help_text="A session idle this long is abandoned and its clips given to the next volunteer.",
     )
     seed = models.BigIntegerField(default=new_study_seed, help_text="Replays every assignment.")
+    analysis_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Analysis settings of this study, e.g. {"min_panel_correlation": 0.6}; '
+        "any key of studies/analysis/config.py's AnalysisConfig. Empty: the defaults.",
+    )
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies")
     created_at = models.DateTimeField(auto_now_add=True)
     opened_at = models.DateTimeField(null=True, blank=True)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from generation.models import StimulusSet
 from studies import design
+from studies.analysis.config import AnalysisConfig
 from studies.models import (
     RATING_MAX,
     RATING_MIN,
@@ -100,6 +101,7 @@ def study_create(
     practice: bool = True,
     seat_timeout_minutes: int = 60,
     seed: int | None = None,
+    analysis_options: dict[str, Any] | None = None,
 ) -> Study:
     """Create a draft study with its conditions.
 
@@ -108,9 +110,12 @@ def study_create(
             "system", "reference", "low_anchor".
         completion_code: shown to volunteers at the end; a random one when blank.
         seed: replays every assignment; random when None.
+        analysis_options: the study's own analysis settings (screening thresholds and the like),
+            any subset of `AnalysisConfig`'s fields; None or {} keeps the defaults.
 
     Raises:
-        StudyError: invalid fields (the message says which) or duplicate condition names.
+        StudyError: invalid fields (the message says which), unknown or out-of-range analysis
+            options, or duplicate condition names.
     """
     study = Study(
         slug=slug,
@@ -136,6 +141,7 @@ def study_create(
         study.languages = languages
     if seed is not None:
         study.seed = seed
+    study.analysis_options = analysis_options_clean(analysis_options)
     _validate_study_fields(study)
     _full_clean(study)
     study.save()
@@ -158,6 +164,20 @@ def _validate_study_fields(study: Study) -> None:
     known = {code for code, _ in settings.LANGUAGES}
     if not study.languages or not set(study.languages) <= known:
         raise StudyError(f"Languages must be a non-empty subset of: {', '.join(sorted(known))}.")
+
+
+def analysis_options_clean(options: Any) -> dict[str, Any]:
+    """A study's analysis options, checked against AnalysisConfig (the forms use it too); None,
+    an empty form field, means no options.
+
+    Raises:
+        StudyError: not an object, an unknown key, a wrong type or a value out of range; the
+            message names each.
+    """
+    try:
+        return AnalysisConfig.check_options({} if options is None else options)
+    except ValueError as error:
+        raise StudyError(str(error)) from error
 
 
 def _full_clean(instance, exclude=None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,43 @@ class AnalysisConfig:
     fit_models: bool = True  # the live summary skips them; the export fits them
 
     @classmethod
+    def check_options(cls, options: Any) -> dict[str, Any]:
+        """Validate a study's stored options: a dict of known settings, each of the right type and
+        in range. Returns them with every number for a float setting as a float (0 -> 0.0).
+
+        Raises:
+            ValueError: every problem found, in one message a researcher can act on.
+        """
+        if not isinstance(options, dict):
+            raise ValueError("Analysis options must be a JSON object of setting: value.")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        problems, checked = [], {}
+        for name, value in options.items():
+            if name not in fields:
+                problems.append(f"unknown setting {name!r} (known: {', '.join(fields)})")
+                continue
+            kind = fields[name].type
+            if kind == "bool":
+                ok = isinstance(value, bool)
+            elif kind == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:  # float: an int is fine, a bool or NaN/inf is not
+                number = _finite_float(value)
+                ok, value = number is not None, value if number is None else number
+            if not ok:
+                problems.append(f"{name} must be {_KIND_NAMES[kind]}, not {value!r}")
+                continue
+            if name in OPTION_RANGES:
+                test, allowed = OPTION_RANGES[name]
+                if not test(value):
+                    problems.append(f"{name} must be {allowed}, not {value!r}")
+                    continue
+            checked[name] = value
+        if problems:
+            raise ValueError("Invalid analysis options: " + "; ".join(problems) + ".")
+        return checked
+
+    @classmethod
     def from_options(cls, options: dict[str, Any] | None) -> AnalysisConfig:
         """Build a config from a study's stored options, ignoring keys that are not analysis settings."""
         names = {f.name for f in dataclasses.fields(cls)}
@@ -48,3 +86,34 @@ class AnalysisConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _finite_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+_KIND_NAMES = {"bool": "true or false", "int": "a whole number", "float": "a number"}
+
+# What a study may set each option to (check, wording for the error). Ratings run 1-5, so point
+# differences and SDs lie within 4; the resample and listener caps keep a web request's work bounded.
+OPTION_RANGES = {
+    "confidence": (lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
+    "bootstrap_resamples": (lambda v: 100 <= v <= 20_000, "from 100 to 20000"),
+    "seed": (lambda v: 0 <= v < 2**32, "from 0 to 2**32 - 1"),
+    "alpha": (lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
+    "power": (lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
+    "target_ci_width": (lambda v: 0 < v <= 4, "above 0 and at most 4 points"),
+    "max_unfinished_fraction": (lambda v: 0 <= v <= 1, "from 0 to 1"),
+    "min_rating_variance": (lambda v: 0 <= v <= 4, "from 0 to 4"),
+    "reference_below_anchor_margin": (lambda v: -4 <= v <= 4, "from -4 to 4 points"),
+    "min_panel_correlation": (lambda v: -1 <= v <= 1, "from -1 to 1"),
+    "min_panel_spread": (lambda v: 0 <= v <= 4, "from 0 to 4 points"),
+    "crossed_max_listeners": (lambda v: 0 <= v <= 1000, "from 0 to 1000"),
+    "model_max_listeners": (lambda v: 10 <= v <= 100_000, "from 10 to 100000"),
+}

@@ -75,7 +75,7 @@ def ratings_frame(study: Study) -> pd.DataFrame:
 
 def study_config(study: Study, overrides: dict | None = None) -> AnalysisConfig:
     """The analysis settings of a study: defaults, then the study's stored `analysis_options`
-    (when the Study model carries such a field), then explicit overrides (command line, query)."""
-    options = dict(getattr(study, "analysis_options", None) or {})
+    (checked by study_create and the admin), then explicit overrides (command line)."""
+    options = dict(study.analysis_options or {})
     options.update(overrides or {})
     return AnalysisConfig.from_options(options)

@@ -37,12 +37,15 @@ def test_researcher_creates_opens_and_watches_a_study():
             ],
             "target_participants": 12,
             "practice": False,
+            "analysis_options": {"min_panel_correlation": 0.5, "max_unfinished_fraction": 0.1},
         },
         format="json",
     )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["status"] == "draft" and body["owner"] == alice.username
+    assert body["analysis_options"] == {"min_panel_correlation": 0.5, "max_unfinished_fraction": 0.1}
+    assert Study.objects.get(slug="api-study").analysis_options == body["analysis_options"]
     assert body["volunteer_path"] == "/s/api-study/" and len(body["completion_code"]) == 8
     assert [c["role"] for c in body["conditions"]] == ["system"] * 4 + ["reference"]
 
@@ -83,6 +86,23 @@ def test_create_refusals_answer_400_with_the_reason():
         format="json",
     )
     assert too_big.status_code == 400 and "Languages" in too_big.json()["detail"]
+    conditions = [{"name": "a", "stimulus_set": stimulus_set.pk}]
+    for options, message in [
+        ({"min_panel_correlation": 2}, "min_panel_correlation must be from -1 to 1"),
+        ({"flat_variance": 0.1}, "unknown setting 'flat_variance'"),
+    ]:
+        bad = api.post(
+            "/api/studies/",
+            {"slug": "x", "title": "T", "conditions": conditions, "analysis_options": options},
+            format="json",
+        )
+        assert bad.status_code == 400 and message in bad.json()["detail"]
+    not_an_object = api.post(
+        "/api/studies/",
+        {"slug": "x", "title": "T", "conditions": conditions, "analysis_options": [1]},
+        format="json",
+    )
+    assert not_an_object.status_code == 400 and "analysis_options" in not_an_object.json()
     assert Study.objects.count() == 0
 
 

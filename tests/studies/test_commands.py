@@ -38,6 +38,8 @@ def test_create_study_with_every_option_and_open_it(sets, capsys):
         "--no-volume-check",
         "--creativity-definition=Is it original?",
         "--seed=5",
+        "--analysis-option=min_panel_correlation=0.6",
+        "--analysis-option=require_headphone_check=false",
         "--open",
     )
     assert "Study cli (open)" in capsys.readouterr().out
@@ -58,6 +60,7 @@ def test_create_study_with_every_option_and_open_it(sets, capsys):
     )
     assert (study.headphone_check, study.volume_check, study.practice) == (True, False, True)
     assert study.scale_definitions["creativity"] == "Is it original?"
+    assert study.analysis_options == {"min_panel_correlation": 0.6, "require_headphone_check": False}
 
 
 def test_newest_ready_version_is_the_default(sets):
@@ -83,6 +86,10 @@ def test_newest_ready_version_is_the_default(sets):
         (["--condition=p=proposed", "--languages=fr"], "languages"),
         (["--condition=p=proposed", "--redirect-url=not a url"], "redirect_url"),
         (["--condition=p=proposed", "--open"], "cannot exceed"),  # 5 clips per group from 1 condition
+        (["--condition=p=proposed", "--analysis-option=min_variance"], "KEY=VALUE"),
+        (["--condition=p=proposed", "--analysis-option=min_variance=0"], "unknown setting 'min_variance'"),
+        (["--condition=p=proposed", "--analysis-option=min_rating_variance=low"], "must be a number"),
+        (["--condition=p=proposed", "--analysis-option=max_unfinished_fraction=2"], "from 0 to 1"),
     ],
 )
 def test_invalid_options_are_refused_and_create_nothing(sets, args, message):

@@ -65,6 +65,22 @@ def test_study_create_with_conditions_and_generated_code():
     assert len(study.completion_code) == 8
     assert [c.name for c in study.conditions.all()] == ["c0", "c1", "c2", "c3", "c4"]
     assert study.groups == 3 and study.clips_per_group == 5
+    assert study.analysis_options == {}
+
+
+def test_study_create_stores_its_analysis_options():
+    sets = [StimulusSetFactory(items=3) for _ in range(2)]
+    study = services.study_create(
+        slug="lenient",
+        title="T",
+        owner=UserFactory(researcher=True),
+        conditions=[("a", sets[0], "system"), ("b", sets[1], "reference")],
+        groups=1,
+        clips_per_group=2,
+        analysis_options={"min_panel_correlation": 0, "require_headphone_check": False},
+    )
+    study.refresh_from_db()
+    assert study.analysis_options == {"min_panel_correlation": 0.0, "require_headphone_check": False}
 
 
 @pytest.mark.parametrize(
@@ -75,6 +91,10 @@ def test_study_create_with_conditions_and_generated_code():
         (dict(scale_definitions={"naturalness": "x"}), "Scale definitions"),
         (dict(languages=["fr"]), "Languages"),
         (dict(duplicate=True), "same name"),
+        (dict(analysis_options={"min_panel_corelation": 0.6}), "unknown setting 'min_panel_corelation'"),
+        (dict(analysis_options={"min_rating_variance": -1}), "min_rating_variance must be from 0 to 4"),
+        (dict(analysis_options={"require_headphone_check": "no"}), "must be true or false"),
+        (dict(analysis_options=[0.6]), "must be a JSON object"),
     ],
 )
 def test_study_create_refuses_invalid_input_and_saves_nothing(overrides, message):

@@ -6,8 +6,11 @@
 
 A condition is NAME=SET[@VERSION][:ROLE]; SET is a stimulus set name (its newest ready version
 unless @VERSION is given) or its numeric id; ROLE is system (default), reference or low_anchor.
+`--analysis-option KEY=VALUE` (repeatable) sets one of the study's analysis settings, e.g.
+`--analysis-option min_panel_correlation=0.6`; VALUE is read as JSON (0.6, 3, true).
 """
 
+import json
 import re
 
 from django.contrib.auth import get_user_model
@@ -42,6 +45,21 @@ def parse_condition(text: str) -> tuple[str, StimulusSet, str]:
     return match["name"], stimulus_set, role
 
 
+def parse_analysis_options(texts: list[str]) -> dict:
+    """KEY=VALUE pairs as a dict; VALUE is JSON where it parses (numbers, true/false), else the text
+    itself, so that a wrong type reaches the validation and is named there."""
+    options = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"--analysis-option {text!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
 class Command(BaseCommand):
     help = "Create a study (a draft unless --open), with the same options as the researcher form."
 
@@ -69,6 +87,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-practice", action="store_true")
         parser.add_argument("--seat-timeout-minutes", type=int, default=60)
         parser.add_argument("--seed", type=int, default=None, help="blank: random")
+        parser.add_argument(
+            "--analysis-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="an analysis setting of this study, e.g. min_panel_correlation=0.6 (repeatable)",
+        )
         parser.add_argument("--open", action="store_true", help="open the study to volunteers at once")
 
     def handle(self, *args, **o):
@@ -76,6 +101,7 @@ class Command(BaseCommand):
         if owner is None:
             raise CommandError(f"No user named {o['owner']!r}.")
         conditions = [parse_condition(text) for text in o["condition"]]
+        analysis_options = parse_analysis_options(o["analysis_option"])
         data = {
             "slug": o["slug"],
             "title": o["title"],
@@ -94,6 +120,7 @@ class Command(BaseCommand):
             "practice": not o["no_practice"],
             "seat_timeout_minutes": o["seat_timeout_minutes"],
             "seed": o["seed"],
+            "analysis_options": json.dumps(analysis_options) if analysis_options else None,
         }
         for scale in DEFAULT_SCALE_DEFINITIONS:
             data[f"{scale}_definition"] = o[f"{scale}_definition"]
