@@ -1,4 +1,6 @@
-// The study page: copy the volunteer link, and refresh the progress figures every few seconds.
+// The study page: copy the volunteer link, and refresh the progress figures every few seconds
+// until the study is closed. Each refresh is announced as a "study:progress" event (detail: the
+// progress JSON), on which the live results (studies/analysis/live_summary.js) refresh themselves.
 (function () {
   "use strict";
   var POLL_MS = 5000;
@@ -8,12 +10,16 @@
     copy.addEventListener("click", function () {
       var input = document.getElementById(copy.dataset.target);
       var done = function () { document.getElementById("copy-done").hidden = false; };
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(input.value).then(done);
-      } else {
+      var selectAndCopy = function () {
         input.select();
         document.execCommand("copy");
         done();
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        // Refused when the page lacks focus or permission: copying the selection still works.
+        navigator.clipboard.writeText(input.value).then(done, selectAndCopy);
+      } else {
+        selectAndCopy();
       }
     });
   }
@@ -46,15 +52,29 @@
       [row.name, row.role, row.ratings].concat(row.per_item).forEach(function (v) { tr.appendChild(cell(v)); });
       body.appendChild(tr);
     });
-    document.getElementById("progress-updated").textContent = "updated " + new Date().toLocaleTimeString();
+    var updated = "updated " + new Date().toLocaleTimeString();
+    if (data.status === "closed") { updated += "; the study is closed, no further updates"; }
+    document.getElementById("progress-updated").textContent = updated;
+    if (data.status !== section.dataset.status) {
+      section.dataset.status = data.status;
+      var badge = document.getElementById("study-status");
+      if (badge) {
+        badge.textContent = data.status.charAt(0).toUpperCase() + data.status.slice(1);
+        badge.className = "status status-" + data.status;
+      }
+    }
+    document.dispatchEvent(new CustomEvent("study:progress", { detail: data }));
   }
+
+  // A closed study takes no joins and no ratings: its figures are final.
+  function polling() { return section.dataset.status !== "closed"; }
 
   function poll() {
     fetch(section.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) { if (data) { render(data); } })
       .catch(function () { /* offline for a moment: the next poll retries */ })
-      .finally(function () { window.setTimeout(poll, POLL_MS); });
+      .finally(function () { if (polling()) { window.setTimeout(poll, POLL_MS); } });
   }
-  window.setTimeout(poll, POLL_MS);
+  if (polling()) { window.setTimeout(poll, POLL_MS); }
 })();

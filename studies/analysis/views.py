@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from studies import selectors
 from studies.models import Study
+from studies.templatetags.analysis_tags import live_summary_context
 
 from . import live_summary
 from .data import ratings_frame, study_config
@@ -47,15 +48,31 @@ def export_download(request, slug: str):
     return _zip_response(get_object_or_404(Study, slug=slug))
 
 
-@require_GET
-def summary_json(request, slug: str):
-    """GET /researcher/studies/<slug>/analysis/summary.json: the live MOS table (study researchers)."""
+def _visible_study(request, slug: str) -> Study:
     if not selectors.user_is_researcher(request.user):
         raise PermissionDenied("Only researchers can see results.")
     study = Study.objects.filter(slug=slug).select_related("owner").first()
     if study is None or not selectors.study_visible_to(study=study, user=request.user):
         raise Http404("No such study.")
-    return JsonResponse(summary_payload(study))
+    return study
+
+
+@require_GET
+def summary_json(request, slug: str):
+    """GET /researcher/studies/<slug>/analysis/summary.json: the live MOS table (study researchers)."""
+    return JsonResponse(summary_payload(_visible_study(request, slug)))
+
+
+@require_GET
+def summary_fragment(request, slug: str):
+    """GET /researcher/studies/<slug>/analysis/summary.html: the study page's live table and bar
+    chart as an HTML fragment, which the page swaps in when its progress poll sees new ratings."""
+    study = _visible_study(request, slug)
+    response = render(
+        request, "studies/analysis/_summary_table.html", live_summary_context(study, request.user)
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class AnalysisExportApi(APIView):

@@ -10,12 +10,17 @@ from studies.analysis.plots import mos_bar_chart, render
 register = template.Library()
 
 
-@register.inclusion_tag("studies/analysis/_summary_table.html", takes_context=True)
-def live_summary(context, study):
+def live_summary_context(study, user) -> dict:
+    """The context of _summary_table.html: also what the page's refresh endpoint renders."""
     data = compute_live_summary(ratings_frame(study), config=study_config(study))
     chart = ""
     if len(data["summary"]):
         svg = render(mos_bar_chart(data["summary"], title="MOS after screening (95 % CI)"), "svg").decode()
         # Our own figure; matplotlib escapes the condition names it draws.
         chart = mark_safe(svg[svg.index("<svg") :])  # noqa: S308
-    return {"study": study, "live": data, "chart": chart, "user": context.get("user")}
+    return {"study": study, "live": data, "chart": chart, "user": user}
+
+
+@register.inclusion_tag("studies/analysis/_summary_table.html", takes_context=True)
+def live_summary(context, study):
+    return live_summary_context(study, context.get("user"))

@@ -1,8 +1,16 @@
 """Researcher pages: login, list, create form, open/close, live progress, and who may see them."""
 
-import pytest
+import json
+from datetime import timedelta
 
-from studies.models import Study
+import pytest
+from django.forms.models import model_to_dict
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from studies import services
+from studies.admin import StudyAdminForm
+from studies.models import Study, Trial
 from tests.studies.factories import (
     OpenStudyFactory,
     ParticipantFactory,
@@ -68,6 +76,7 @@ def test_create_form_makes_a_draft_study(client, alice):
         "languages": ["en", "zh-hans"],
         "headphone_check": "on",
         "seat_timeout_minutes": 45,
+        "analysis_options": '{"min_panel_correlation": 0.5, "require_headphone_check": false}',
         "conditions-TOTAL_FORMS": 5,
         "conditions-INITIAL_FORMS": 5,
     }
@@ -90,9 +99,21 @@ def test_create_form_makes_a_draft_study(client, alice):
     assert study.scale_definitions["creativity"] == "creative?"
     assert (study.headphone_check, study.volume_check, study.practice) == (True, False, False)
     assert study.consent_version == "2" and study.seat_timeout_minutes == 45
+    assert study.analysis_options == {"min_panel_correlation": 0.5, "require_headphone_check": False}
 
     again = client.post("/researcher/studies/new/", data)
     assert again.status_code == 200 and "slug exists" in again.content.decode()
+    data["slug"] = "bad-options"
+    for options, message in [
+        ("{min_panel_correlation: 0.5}", "Enter a valid JSON"),
+        ('{"min_panel_correlation": "high"}', "min_panel_correlation must be a number"),
+        ('{"panel_correlation": 0.5}', "unknown setting &#x27;panel_correlation&#x27;"),
+        ("[0.5]", "must be a JSON object"),
+    ]:
+        data["analysis_options"] = options
+        refused = client.post("/researcher/studies/new/", data)
+        assert refused.status_code == 200 and message in refused.content.decode(), message
+    data["analysis_options"] = ""
     data["slug"] = "no-conditions"
     for k in range(5):
         data[f"conditions-{k}-include"] = ""
@@ -153,26 +174,120 @@ def test_admin_lists_every_model(client):
     assert participant.token not in page
 
 
+def test_admin_shows_and_checks_analysis_options(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    study = StudyFactory(analysis_options={"min_panel_correlation": 0.6}, conditions=0)
+    page = client.get(f"/admin/studies/study/{study.pk}/change/").content.decode()
+    assert 'name="analysis_options"' in page and "min_panel_correlation" in page
+
+    data = model_to_dict(study)
+    data.update(
+        {key: json.dumps(data[key]) for key in ("scale_definitions", "languages")},
+        redirect_url="",
+        analysis_options='{"min_panel_correlation": 0.4, "require_headphone_check": false}',
+    )
+    form = StudyAdminForm(data=data, instance=study)
+    assert form.is_valid(), form.errors
+    form.save()
+    study.refresh_from_db()
+    assert study.analysis_options == {"min_panel_correlation": 0.4, "require_headphone_check": False}
+    data["analysis_options"] = '{"min_panel_correlation": 4}'
+    form = StudyAdminForm(data=data, instance=study)
+    assert not form.is_valid()
+    assert "min_panel_correlation must be from -1 to 1" in form.errors["analysis_options"][0]
+    study.refresh_from_db()
+    assert study.analysis_options["min_panel_correlation"] == 0.4
+
+
+def login_in_chromium(page, live_server, username: str) -> None:
+    page.goto(live_server.url + "/researcher/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pass-for-tests")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_study_page_refreshes_its_progress_in_chromium(live_server, page):
     owner = UserFactory(username="lena", researcher=True)
     study = OpenStudyFactory(owner=owner)
-    page.goto(live_server.url + "/researcher/")
-    page.fill("#id_username", "lena")
-    page.fill("#id_password", "pass-for-tests")
-    page.click("button[type=submit]")
+    login_in_chromium(page, live_server, "lena")
     page.goto(f"{live_server.url}/researcher/studies/{study.slug}/")
     assert page.locator("#p-started").inner_text() == "0"
     ParticipantFactory(study=study)
     ParticipantFactory(study=study)
     # No reload: the page's script polls progress.json and rewrites the figures.
-    page.wait_for_function("document.getElementById('p-started').textContent === '2'", timeout=15000)
-    assert page.locator("#progress-updated").inner_text().startswith("updated")
-    assert page.locator("#progress-table tbody tr").count() == 5
+    expect(page.locator("#p-started")).to_have_text("2", timeout=15_000)
+    expect(page.locator("#progress-updated")).to_contain_text("updated")
+    expect(page.locator("#progress-table tbody tr")).to_have_count(5)
+    # The clipboard write settles after the click returns: wait for its message, do not peek.
     page.click("#copy-link")
-    assert page.locator("#copy-done").is_visible()
-    page.click("text=Close")
-    assert page.locator("#study-status").inner_text() == "Closed"
+    expect(page.locator("#copy-done")).to_be_visible()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Close").click()
+    expect(page.locator("#study-status")).to_have_text("Closed")
     study.refresh_from_db()
     assert study.status == Study.Status.CLOSED
+
+
+def rate_first_clip(study, values: tuple[int, int, int]) -> Trial:
+    """A volunteer joins, hears their first clip to the end and rates it, through the services."""
+    participant = ParticipantFactory(study=study)
+    trial = participant.trials.filter(is_practice=False).order_by("group", "position").first()
+    now = timezone.now()
+    Trial.objects.filter(pk=trial.pk).update(
+        first_played_at=now - timedelta(seconds=5), ended_at=now - timedelta(seconds=4), plays=1
+    )
+    naturalness, creativity, musicality = values
+    services.rating_submit(
+        participant=participant,
+        public_id=trial.public_id,
+        naturalness=naturalness,
+        creativity=creativity,
+        musicality=musicality,
+    )
+    return trial
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_live_results_refresh_while_the_study_runs_in_chromium(live_server, page):
+    owner = UserFactory(username="lena", researcher=True)
+    study = OpenStudyFactory(owner=owner, headphone_check=False, volume_check=False, practice=False)
+    login_in_chromium(page, live_server, "lena")
+    progress_polls = []
+    page.on("request", lambda r: progress_polls.append(r.url) if r.url.endswith("/progress.json") else None)
+    # The test moves the page's clock, so each 5 s poll happens when the test says.
+    page.clock.install()
+    page.goto(f"{live_server.url}/researcher/studies/{study.slug}/")
+    expect(page.locator("#live-summary-empty")).to_be_visible()
+
+    first = rate_first_clip(study, (4, 2, 5))
+    page.clock.run_for(5_000)
+    expect(page.locator("#p-ratings")).to_have_text("1")
+    rows = page.locator("#live-summary-table tbody tr")
+    expect(rows).to_have_count(3)  # one condition rated so far, three scales
+    expect(page.locator("#live-summary svg")).to_have_count(1)
+    for scale, mos in (("naturalness", "4.00"), ("creativity", "2.00"), ("musicality", "5.00")):
+        row = rows.filter(has_text=scale)
+        expect(row).to_contain_text(first.condition.name)
+        expect(row.locator("td").nth(5)).to_have_text(mos)
+    expect(page.locator("#live-summary")).to_contain_text("1 listener with ratings")
+
+    second = rate_first_clip(study, (2, 2, 1))
+    page.clock.run_for(5_000)
+    expect(page.locator("#live-summary")).to_contain_text("2 listeners with ratings")
+    conditions = {first.condition.name, second.condition.name}
+    expect(rows).to_have_count(3 * len(conditions))
+
+    services.study_close(study=study)
+    page.clock.run_for(5_000)
+    expect(page.locator("#progress")).to_have_attribute("data-status", "closed")
+    expect(page.locator("#study-status")).to_have_text("Closed")
+    expect(page.locator("#progress-updated")).to_contain_text("no further updates")
+    polls = len(progress_polls)
+    page.clock.run_for(60_000)
+    # A request the page makes after any poll those minutes would have started: none did.
+    page.evaluate("() => fetch(location.href).then((response) => response.status)")
+    assert len(progress_polls) == polls

@@ -1,6 +1,7 @@
 """From the database to the zip: data frame, export command, downloads (staff only), live summary."""
 
 import io
+import json
 import zipfile
 
 import pandas as pd
@@ -11,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studies.analysis.data import ratings_frame
-from studies.models import Participant, Rating
-from tests.studies.factories import OpenStudyFactory, ParticipantFactory, UserFactory
+from studies.models import Participant, Rating, Study
+from tests.studies.factories import OpenStudyFactory, ParticipantFactory, StimulusSetFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +21,9 @@ pytestmark = pytest.mark.django_db
 PLANTED = {"cond0": 5, "cond1": 3, "cond2": 3, "cond3": 5, "cond4": 1}
 
 
-@pytest.fixture
-def rated_study():
-    """An open study, 6 volunteers who rated every clip; the last one a flat responder."""
-    study = OpenStudyFactory(slug="demo-analysis", conditions=5, items=3)
+def rate_planted(study) -> list[Participant]:
+    """6 volunteers join `study` (open, conditions cond0-4 as in PLANTED) and rate every clip;
+    the last one is a flat responder."""
     participants = [ParticipantFactory(study=study, prolific_pid=f"PROLIFIC{k}") for k in range(6)]
     now = timezone.now()
     for k, participant in enumerate(participants):
@@ -45,7 +45,14 @@ def rated_study():
                 listen_time_s=12.5,
                 plays=1,
             )
-    return study, participants
+    return participants
+
+
+@pytest.fixture
+def rated_study():
+    """An open study, 6 volunteers who rated every clip; the last one a flat responder."""
+    study = OpenStudyFactory(slug="demo-analysis", conditions=5, items=3)
+    return study, rate_planted(study)
 
 
 def test_ratings_frame_is_long_pseudonymous_and_skips_practice(rated_study):
@@ -156,9 +163,18 @@ def test_live_summary_json_and_study_page(rated_study, client):
     page = client.get(reverse("researcher:study-detail", kwargs={"slug": study.slug})).content.decode()
     assert 'id="live-summary-table"' in page and "<svg" in page
     assert "export.zip" not in page  # the download link is for staff only
+    # The fragment the page swaps in when new ratings arrive: the same table and chart.
+    fragment = client.get(reverse("analysis:summary-fragment", kwargs={"slug": study.slug}))
+    assert fragment.status_code == 200 and fragment["Cache-Control"] == "no-store"
+    html = fragment.content.decode()
+    assert html.lstrip().startswith('<div id="live-summary"') and "<svg" in html
+    assert html.count("<tr>") == 1 + len(data["rows"]) and "export.zip" not in html
     other = UserFactory(username="other-researcher", researcher=True)
     client.force_login(other)
     assert client.get(reverse("analysis:summary", kwargs={"slug": study.slug})).status_code == 404
+    assert client.get(reverse("analysis:summary-fragment", kwargs={"slug": study.slug})).status_code == 404
+    client.logout()
+    assert client.get(reverse("analysis:summary-fragment", kwargs={"slug": study.slug})).status_code == 403
 
 
 def test_study_page_before_any_rating(client):
@@ -178,6 +194,41 @@ def test_export_command_writes_the_zip(rated_study, tmp_path):
     assert '"min_rating_variance": 0.0' in archive.read("config.json").decode()
     with pytest.raises(CommandError, match="No study"):
         call_command("export_analysis", study="missing", out=str(out))
+
+
+def test_a_per_study_threshold_changes_the_exclusions(client, tmp_path):
+    """A threshold set with create_study is the study's own: the export and the live summary
+    apply it (here: flat responders are let in); an export_analysis override still wins."""
+    UserFactory(username="rita", researcher=True)
+    roles = ["system"] * 3 + ["reference", "low_anchor"]
+    for k in range(5):
+        StimulusSetFactory(name=f"set{k}", items=3)
+    call_command(
+        "create_study",
+        "--slug=lenient",
+        "--title=Lenient screening",
+        "--owner=rita",
+        *[f"--condition=cond{k}=set{k}:{role}" for k, role in enumerate(roles)],
+        "--analysis-option=min_rating_variance=0",
+        "--open",
+    )
+    study = Study.objects.get(slug="lenient")
+    participants = rate_planted(study)
+    flat = f"P{participants[5].pk:04d}"
+
+    client.force_login(UserFactory(username="admin", is_staff=True))
+    archive = _zip_of(client.get(f"/researcher/studies/{study.slug}/export.zip"))
+    exclusions = pd.read_csv(archive.open("exclusions.csv")).set_index("participant")
+    assert not exclusions["excluded"].any() and exclusions.loc[flat, "rating_variance"] == 0
+    assert json.loads(archive.read("config.json"))["min_rating_variance"] == 0.0
+    live = client.get(reverse("analysis:summary", kwargs={"slug": study.slug})).json()
+    assert (live["listeners"], live["excluded"]) == (6, 0)
+
+    out = tmp_path / "strict.zip"
+    call_command("export_analysis", study=study.slug, out=str(out), min_rating_variance=0.1)
+    with zipfile.ZipFile(out) as archive:
+        strict = pd.read_csv(archive.open("exclusions.csv"))
+    assert strict.loc[strict["excluded"], "participant"].tolist() == [flat]
 
 
 def test_export_command_demo_on_a_synthetic_panel(tmp_path):
