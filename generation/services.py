@@ -30,6 +30,7 @@ from django.utils.text import slugify
 
 from generation.audio import sha256_file
 from generation.models import Checkpoint, ModelVariant, Stimulus, StimulusSet
+from generation.nets.base import VARIANTS, MelodyModel
 from generation.rendering import SAMPLE_RATE, TARGET_LUFS, TRUE_PEAK_CEILING_DBTP, render_clip, save_clip
 from generation.stimuli import (
     BEATS_PER_BAR,
@@ -70,6 +71,22 @@ def _read_sidecar(sidecar: File | dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError({"sidecar": "the sidecar must be a JSON object"})
     return data
+
+
+def model_variant_for(*, key: str) -> ModelVariant:
+    """The ModelVariant row of a registered melody network, created on first use.
+
+    The rows are seeded by a data migration with names for people, but a registered network must work
+    even where those rows are gone (a flushed test database, a variant added after the migration).
+    """
+    network = VARIANTS.get(key)
+    if network is None or not issubclass(network, MelodyModel):
+        raise ValidationError({"variant": f"{key!r} is not a melody model variant of this project"})
+    summary = (network.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    variant, _ = ModelVariant.objects.get_or_create(
+        key=key, defaults={"name": network.__name__, "description": summary}
+    )
+    return variant
 
 
 def checkpoint_upload(
@@ -114,9 +131,7 @@ def checkpoint_upload(
         key = str(config.get("variant"))
         if variant_key and variant_key != key:
             raise ValidationError({"variant": f"the checkpoint is a {key!r} network, not {variant_key!r}"})
-        variant = ModelVariant.objects.filter(key=key).first()
-        if variant is None:
-            raise ValidationError({"variant": f"{key!r} is not a melody model variant of this project"})
+        variant = model_variant_for(key=key)
         existing = Checkpoint.objects.filter(sha256=sha256).first()
         if existing is not None:
             return existing

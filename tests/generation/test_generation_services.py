@@ -13,11 +13,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from safetensors.torch import load_file, save_file
 
 from generation.audio import integrated_loudness, read_audio, sha256_file
-from generation.models import Checkpoint, Stimulus, StimulusSet
+from generation.models import Checkpoint, ModelVariant, Stimulus, StimulusSet
 from generation.music.encoding import HOLD, REST
 from generation.services import (
     checkpoint_register_file,
     checkpoint_upload,
+    model_variant_for,
     stimulus_set_build,
     stimulus_set_request,
 )
@@ -236,3 +237,17 @@ def test_a_build_interrupted_half_way_is_rebuilt_from_scratch(heldout_corpus, se
     assert sorted(p.name for p in leftover.parent.iterdir()) == sorted(
         Path(s.audio.name).name for s in built.stimuli.all()
     )
+
+
+@pytest.mark.django_db
+def test_variant_rows_are_made_on_demand_for_registered_melody_networks():
+    """A flushed database (transactional tests) or a newly registered network still finds its row."""
+    ModelVariant.objects.all().delete()
+    variant = model_variant_for(key="proposed")
+    assert variant.key == "proposed" and variant.name
+    assert model_variant_for(key="proposed") == variant
+    with pytest.raises(ValidationError, match="not a melody model variant"):
+        model_variant_for(key="separation")
+    with pytest.raises(ValidationError, match="not a melody model variant"):
+        model_variant_for(key="nonsense")
+    assert list(ModelVariant.objects.values_list("key", flat=True)) == ["proposed"]
