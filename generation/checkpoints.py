@@ -135,8 +135,12 @@ def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{weights.name} is missing")
     size = weights.stat().st_size
     with open(weights, "rb") as handle:
-        head = handle.read(8)
-        if head[:1] == b"\x80" or head[:2] in {b"(d", b"}q"}:
+        head = handle.read(9)
+        header_len = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else 0
+        # A safetensors file is an 8-byte little-endian header length, then a JSON header: judge by that
+        # shape first, since a header length can begin with any byte (0x80 included).
+        looks_like_safetensors = len(head) == 9 and head[8:9] == b"{"
+        if not looks_like_safetensors and (head[:1] == b"\x80" or head[:2] in {b"(d", b"}q"}):
             raise CheckpointError(
                 f"{weights.name} is a Python pickle, which can run code when loaded: only safetensors files are accepted"
             )
@@ -145,13 +149,15 @@ def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
                 f"{weights.name} is a torch.save (zip/pickle) file: only safetensors files are accepted; "
                 "convert it with safetensors.torch.save_file(model.state_dict(), ...)"
             )
-        if len(head) < 8:
+        if len(head) < 9:
             raise CheckpointError(f"{weights.name} is truncated or empty ({size} bytes)")
-        (header_len,) = struct.unpack("<Q", head)
+        if not looks_like_safetensors:
+            raise CheckpointError(f"{weights.name} is not a safetensors file (no JSON header)")
         if header_len > size - 8:
             raise CheckpointError(
                 f"{weights.name} is truncated or not a safetensors file (header larger than the file)"
             )
+        handle.seek(8)
         header_bytes = handle.read(header_len)
     try:
         header = json.loads(header_bytes)

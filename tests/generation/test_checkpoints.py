@@ -107,3 +107,22 @@ def test_a_variant_key_means_the_committed_checkpoint():
     assert load_model("proposed").variant == "proposed"
     with pytest.raises(CheckpointError, match="no committed checkpoint"):
         resolve_checkpoint("separation-xl")
+
+
+def test_accepts_safetensors_whose_header_length_begins_with_byte_0x80(saved):
+    """A header length such as 3456 (0x0D80) starts with the pickle protocol byte; it is still safetensors."""
+    from safetensors.torch import load_file, save_file
+
+    model, weights = saved
+    tensors = load_file(str(weights))
+    for pad in range(0, 4096):
+        save_file(tensors, str(weights), metadata={"pad": "x" * pad})
+        if weights.read_bytes()[:1] == b"\x80":
+            break
+    assert weights.read_bytes()[:1] == b"\x80"
+    sidecar = read_sidecar(weights)
+    sidecar.pop("weights_sha256", None)
+    loaded = validate_checkpoint(weights, sidecar)
+    melody = torch.randint(50, 80, (1, 8))
+    chords = torch.randint(0, 25, (1, 8))
+    assert torch.equal(loaded(melody, chords), model(melody, chords))
