@@ -79,6 +79,8 @@ class TrainableModel(nn.Module):
 
     variant: ClassVar[str] = ""
     Config: ClassVar[type[ModelConfig]] = ModelConfig
+    # How `batches` splits its data, recorded in every checkpoint's sidecar.
+    split_rule: ClassVar[str] = ""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -110,6 +112,8 @@ class MelodyModel(TrainableModel):
     Step-wise models implement `forward` (teacher forcing) plus `begin`/`step`; the default
     `generate` drives them with `constrain_logits`. Other models override `generate`.
     """
+
+    split_rule: ClassVar[str] = "whole pieces by sha1(piece key) % 10: 0 heldout, 1 validation, else train"
 
     def forward(self, melody: Tensor, chords: Tensor) -> Tensor:
         """Teacher-forced logits.

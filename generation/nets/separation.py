@@ -102,6 +102,8 @@ class SeparationConfig(ModelConfig):
 class SeparationRNN(TrainableModel):
     """Three GRU layers over mixture frames, one ReLU head per source, ratio masks (paper eq. 1-4)."""
 
+    split_rule: ClassVar[str] = "whole pieces by sha1(piece name) % 10: 0-7 train, 8 validation, 9 test"
+
     Config = SeparationConfig
     sources: ClassVar[tuple[str, ...]] = SOURCES
 

@@ -52,6 +52,7 @@ def test_train_then_compose_end_to_end(tmp_path):
         "python manage.py train proposed --preset tiny --corpus chorales:10 --steps 12"
     )
     assert sidecar["corpus"] == "chorales:10" and sidecar["preset"] == "tiny" and sidecar["steps"] == 12
+    assert sidecar["split"].endswith("0 heldout, 1 validation, else train")
     assert [s for s, _ in sidecar["losses"]["validation"]] == [10, 12]
     assert (tmp_path / "ck" / "tiny-step6.safetensors").exists()
     assert float(output.split("validation loss ")[1].split()[0]) == pytest.approx(

@@ -106,7 +106,7 @@ class Command(BaseCommand):
                 extra={
                     "preset": preset,
                     "corpus": options["corpus"],
-                    "split": "sha1(piece key) % 10: 0 heldout, 1 validation, else train",
+                    "split": cls.split_rule,
                     "seed": config.seed,
                     "command": command,
                 },
