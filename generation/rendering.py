@@ -327,6 +327,8 @@ def save_clip(clip: RenderedClip, *, mp3_path: Path, flac_path: Path) -> ClipFil
             partial = Path(handle.name)
         try:
             sf.write(str(partial), clip.samples, clip.sample_rate, format=fmt, subtype=subtype)
+            # A temporary file is private (0600); published audio must be readable by a web server.
+            partial.chmod(0o644)
             partial.replace(path)
         finally:
             partial.unlink(missing_ok=True)

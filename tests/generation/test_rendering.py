@@ -143,6 +143,8 @@ def test_save_clip_writes_untagged_mp3_and_flac_with_hashes(tmp_path):
     clip = render_clip(little_piece(), seconds=4.0, bar_seconds=2.0)
     files = save_clip(clip, mp3_path=tmp_path / "c.mp3", flac_path=tmp_path / "c.flac")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.flac", "c.mp3"]  # no partial files left
+    # Published files are readable by a web server in front of the app (not the temp file's 0600).
+    assert {p.stat().st_mode & 0o777 for p in (files.mp3, files.flac)} == {0o644}
     mp3 = files.mp3.read_bytes()
     assert not mp3.startswith(b"ID3") and mp3[-128:-125] != b"TAG"  # no ID3v2 / ID3v1
     for path in (files.mp3, files.flac):
