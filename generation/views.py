@@ -5,14 +5,17 @@ asking for a set queues a Celery job and the set's page polls its JSON status.
 """
 
 from functools import wraps
+from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
+from docbgm_site.http import iter_file_bytes, ranged_response
 from generation import selectors, services
 from generation.evaluation.selectors import stimulus_set_symbolic_metrics
 from generation.forms import CheckpointUploadForm, StimulusSetRequestForm
@@ -125,4 +128,13 @@ def stimulus_audio(request, pk: int, kind: str):
     if not field:
         raise Http404("No such file.")
     content_type = {"mp3": "audio/mpeg", "flac": "audio/flac", "mid": "audio/midi"}[kind]
-    return FileResponse(field.open("rb"), content_type=content_type)
+
+    def read_range(start: int, end: int):
+        with field.storage.open(field.name, "rb") as handle:
+            yield from iter_file_bytes(handle, start, end - start + 1, name=field.name)
+
+    response = ranged_response(request, size=field.size, read_range=read_range, content_type=content_type)
+    # A stimulus row and its files are written once, together; no shared cache may keep them.
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Disposition"] = content_disposition_header(False, Path(field.name).name)
+    return response

@@ -12,17 +12,16 @@ range request reads only what it needs and large files are never loaded whole.
 
 import contextlib
 import io
-import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile as sf
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 
-CHUNK = 64 * 1024
+from docbgm_site.http import iter_file_bytes, ranged_response
+
 NO_STORE = "private, no-store"
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 @dataclass(frozen=True)
@@ -58,14 +57,8 @@ class CleanAudio:
                     if isinstance(segment, bytes):
                         yield segment[lo - position : hi - position]
                     else:
-                        handle.seek(segment.offset + lo - position)
-                        remaining = hi - lo
-                        while remaining > 0:
-                            block = handle.read(min(CHUNK, remaining))
-                            if not block:
-                                raise OSError(f"{self.path.name} is shorter than expected")
-                            remaining -= len(block)
-                            yield block
+                        offset = segment.offset + lo - position
+                        yield from iter_file_bytes(handle, offset, hi - lo, name=self.path.name)
                 position += length
 
     def read(self) -> bytes:
@@ -186,38 +179,11 @@ def clean_audio(path: Path) -> CleanAudio:
     return _mp3(path)
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None | str:
-    """(start, end) inclusive, None to send everything, or "unsatisfiable"."""
-    match = RANGE_RE.match(header.strip())
-    if not match or (not match[1] and not match[2]):
-        return None  # unparseable or several ranges: RFC 9110 lets us answer with the whole body
-    if match[1]:
-        start = int(match[1])
-        end = min(int(match[2]), size - 1) if match[2] else size - 1
-        if start >= size or end < start:
-            return "unsatisfiable"
-        return start, end
-    suffix = int(match[2])
-    if suffix == 0:
-        return "unsatisfiable"
-    return max(0, size - suffix), size - 1
-
-
 def audio_response(request: HttpRequest, audio: CleanAudio) -> HttpResponse:
     """200 or 206 (or 416) for GET/HEAD of `audio`, with headers that keep it private and nameless."""
-    size = audio.size
-    wanted = _parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
-    if wanted == "unsatisfiable":
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-    else:
-        start, end = wanted if wanted else (0, size - 1)
-        body = iter(()) if request.method == "HEAD" or size == 0 else audio.iter_range(start, end)
-        response = StreamingHttpResponse(body, status=206 if wanted else 200, content_type=audio.content_type)
-        response["Content-Length"] = str(end - start + 1 if size else 0)
-        if wanted:
-            response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response["Accept-Ranges"] = "bytes"
+    response = ranged_response(
+        request, size=audio.size, read_range=audio.iter_range, content_type=audio.content_type
+    )
     response["Cache-Control"] = NO_STORE
     response["Content-Disposition"] = "inline"
     response["X-Content-Type-Options"] = "nosniff"

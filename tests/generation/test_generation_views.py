@@ -14,6 +14,7 @@ from generation.models import Checkpoint, StimulusSet
 from generation.services import stimulus_set_build, stimulus_set_request
 from tests.generation import stimuli_fixtures
 from tests.generation.stimuli_fixtures import CORPUS
+from tests.studies.factories import StimulusSetFactory
 
 heldout_corpus = stimuli_fixtures.heldout_corpus
 tiny_checkpoint = stimuli_fixtures.tiny_checkpoint
@@ -102,6 +103,27 @@ def test_a_ready_set_lists_its_clips_with_players(research_client, heldout_corpu
     assert [s["audio_sha256"] for s in status["stimuli"]] == [
         s.audio_sha256 for s in stimulus_set.stimuli.all()
     ]
+
+
+@pytest.mark.django_db
+def test_clip_answers_ranges_so_the_researchers_player_can_seek(research_client):
+    clip = StimulusSetFactory(items=1).stimuli.get()
+    stored = Path(clip.audio.path).read_bytes()
+    url = reverse("generation:stimulus-audio", args=[clip.pk, "mp3"])
+    whole = research_client.get(url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
+    assert whole["Content-Length"] == str(len(stored))
+    assert whole["Cache-Control"] == "private, max-age=3600"
+    assert whole["Content-Disposition"] == f'inline; filename="{Path(clip.audio.name).name}"'
+    part = research_client.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part["Content-Type"] == "audio/mpeg"
+    assert b"".join(part.streaming_content) == stored[:100]
+    assert part["Content-Range"] == f"bytes 0-99/{len(stored)}" and part["Content-Length"] == "100"
+    beyond = research_client.get(url, headers={"Range": f"bytes={len(stored)}-"})
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{len(stored)}"
+    assert (
+        research_client.get(reverse("generation:stimulus-audio", args=[clip.pk, "flac"])).status_code == 404
+    )
 
 
 @pytest.mark.django_db
