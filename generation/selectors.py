@@ -8,7 +8,9 @@ from django.db.models import Count, Max, Min, QuerySet
 
 from generation.models import Checkpoint, Stimulus, StimulusSet
 
-RESEARCHER_GROUP = "researcher"  # the same group the studies app uses (generation never imports studies)
+# Who may see researcher pages, in both apps: studies imports this group and user_is_researcher
+# (data flows generation -> studies, so the one definition lives here).
+RESEARCHER_GROUP = "researcher"
 
 
 def user_is_researcher(user) -> bool:

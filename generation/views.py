@@ -23,6 +23,8 @@ from generation.models import Stimulus, StimulusSet
 
 
 def researcher_required(view):
+    """Anonymous visitors go to the login page; users who are not researchers get 403 (studies uses it too)."""
+
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         if not request.user.is_authenticated:

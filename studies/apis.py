@@ -8,20 +8,14 @@ Refusals from the services answer 400 with {"detail": message}.
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from generation.apis import IsResearcher
 from generation.models import StimulusSet
 from studies import selectors, services
 from studies.models import Condition, Study
-
-
-class IsResearcher(BasePermission):
-    message = "Only researchers can use this endpoint."
-
-    def has_permission(self, request, view) -> bool:
-        return selectors.user_is_researcher(request.user)
 
 
 class ResearcherApi(APIView):

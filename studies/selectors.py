@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet
 
+from generation.selectors import user_is_researcher
 from studies.models import Participant, Rating, Study, Trial
-
-RESEARCHER_GROUP = "researcher"
-
 
 # --- Volunteers ------------------------------------------------------------------------------
 
@@ -88,13 +86,6 @@ def participant_by_token(*, study: Study, token: str) -> Participant | None:
 
 
 # --- Researchers -----------------------------------------------------------------------------
-
-
-def user_is_researcher(user) -> bool:
-    """Staff, or a member of the "researcher" group."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_staff or user.groups.filter(name=RESEARCHER_GROUP).exists()
 
 
 def study_list(*, user) -> QuerySet[Study]:

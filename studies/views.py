@@ -5,11 +5,7 @@ login page; a logged-in user who is neither staff nor in the "researcher" group 
 researcher's study answers 404.
 """
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
@@ -17,24 +13,13 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from generation.views import researcher_required
 from studies import selectors, services
 from studies.forms import ConditionFormSet, StudyForm, condition_initial
 from studies.models import Study
 
 # Where the analysis part puts its live summary; shown on the study page when it exists.
 ANALYSIS_SUMMARY_TEMPLATE = "studies/analysis/_summary.html"
-
-
-def researcher_required(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not selectors.user_is_researcher(request.user):
-            raise PermissionDenied("Only researchers can see these pages.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _study_for(request, slug: str) -> Study:

@@ -19,9 +19,9 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 
 from generation.models import Stimulus, StimulusSet
+from generation.selectors import RESEARCHER_GROUP
 from studies import services
 from studies.models import Condition, Participant, Study
-from studies.selectors import RESEARCHER_GROUP
 
 SAMPLE_RATE = 44100
 

@@ -18,7 +18,6 @@ from generation.models import StimulusSet
 from generation.pretrained import PRETRAINED_DIR
 from generation.stimuli import SECONDS
 
-RESEARCHER_GROUP = "researcher"
 STUDY_SLUG = "demo"
 ITEMS = 15  # the paper's design: 3 groups x 5 clips
 # (condition name, generate_stimuli variant, role): the paper's five conditions, in the study's order.
@@ -87,7 +86,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo researcher: researcher / researcher"))
 
     def researcher(self):
-        group, _ = Group.objects.get_or_create(name=RESEARCHER_GROUP)
+        group, _ = Group.objects.get_or_create(name=selectors.RESEARCHER_GROUP)
         user, created = get_user_model().objects.get_or_create(
             username="researcher", defaults={"is_staff": True, "email": "researcher@example.org"}
         )
