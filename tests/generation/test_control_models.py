@@ -32,12 +32,7 @@ STEPS_PER_BAR = 16
 BARS = 16
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def progression(bars: int = BARS) -> torch.Tensor:

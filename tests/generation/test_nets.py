@@ -15,12 +15,7 @@ from generation.nets.wavenet import sounding_pitches, to_token_logits
 CORE = ["proposed", "unilstm", "gru", "rnn", "lstm1", "wavenet"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(variant: str):

@@ -13,13 +13,7 @@ from generation.sampling import (
     steps_for_seconds,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def names(chords: np.ndarray, every: int = 4) -> list[str]:

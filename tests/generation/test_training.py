@@ -9,13 +9,7 @@ from generation.music.encoding import HOLD
 from generation.nets.base import build_model
 from generation.training import TrainConfig, evaluate, train
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def scale_batches(seed: int):
