@@ -22,8 +22,8 @@ class ResearcherApi(APIView):
     permission_classes = [IsAuthenticated, IsResearcher]
 
     def get_study(self, slug: str) -> Study:
-        study = Study.objects.filter(slug=slug).select_related("owner").first()
-        if study is None or not selectors.study_visible_to(study=study, user=self.request.user):
+        study = selectors.study_for_user(slug=slug, user=self.request.user)
+        if study is None:
             raise Http404("No such study.")
         return study
 

@@ -106,6 +106,15 @@ def study_visible_to(*, study: Study, user) -> bool:
     return user_is_researcher(user) and (user.is_staff or study.owner_id == user.pk)
 
 
+def study_for_user(*, slug: str, user) -> Study | None:
+    """The study `slug` if this user may see it; None alike when it is missing or someone else's.
+
+    Callers answer both with 404, so a researcher cannot learn that another's study exists.
+    """
+    study = Study.objects.filter(slug=slug).select_related("owner").first()
+    return study if study is not None and study_visible_to(study=study, user=user) else None
+
+
 @dataclass
 class Progress:
     """Live figures of a study (practice clips excluded)."""

@@ -23,8 +23,8 @@ ANALYSIS_SUMMARY_TEMPLATE = "studies/analysis/_summary.html"
 
 
 def _study_for(request, slug: str) -> Study:
-    study = Study.objects.filter(slug=slug).select_related("owner").first()
-    if study is None or not selectors.study_visible_to(study=study, user=request.user):
+    study = selectors.study_for_user(slug=slug, user=request.user)
+    if study is None:
         raise Http404("No such study.")
     return study
 

@@ -51,8 +51,8 @@ def export_download(request, slug: str):
 def _visible_study(request, slug: str) -> Study:
     if not selectors.user_is_researcher(request.user):
         raise PermissionDenied("Only researchers can see results.")
-    study = Study.objects.filter(slug=slug).select_related("owner").first()
-    if study is None or not selectors.study_visible_to(study=study, user=request.user):
+    study = selectors.study_for_user(slug=slug, user=request.user)
+    if study is None:
         raise Http404("No such study.")
     return study
 
@@ -95,9 +95,4 @@ class AnalysisSummaryApi(APIView):
 
     @extend_schema(operation_id="study_analysis_summary", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, slug: str):
-        study = Study.objects.filter(slug=slug).select_related("owner").first()
-        if not selectors.user_is_researcher(request.user):
-            raise PermissionDenied("Only researchers can see results.")
-        if study is None or not selectors.study_visible_to(study=study, user=request.user):
-            raise Http404("No such study.")
-        return Response(summary_payload(study))
+        return Response(summary_payload(_visible_study(request, slug)))

@@ -173,6 +173,9 @@ def test_live_summary_json_and_study_page(rated_study, client):
     client.force_login(other)
     assert client.get(reverse("analysis:summary", kwargs={"slug": study.slug})).status_code == 404
     assert client.get(reverse("analysis:summary-fragment", kwargs={"slug": study.slug})).status_code == 404
+    assert client.get(f"/api/studies/{study.slug}/analysis/summary/").status_code == 404
+    client.force_login(UserFactory(username="not-a-researcher"))
+    assert client.get(f"/api/studies/{study.slug}/analysis/summary/").status_code == 403
     client.logout()
     assert client.get(reverse("analysis:summary-fragment", kwargs={"slug": study.slug})).status_code == 403
 
