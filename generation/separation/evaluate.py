@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from generation.nets.separation import SOURCES, SeparationRNN, istft, stft
+from generation.separation.ingest import separate_audio
 from generation.separation.stems import Multitrack
 
 METHODS = ("model", "oracle", "mixture")
@@ -63,13 +64,6 @@ def oracle_estimates(stems: np.ndarray, *, n_fft: int, hop: int) -> np.ndarray:
     masks = magnitudes / (magnitudes.sum(dim=0, keepdim=True) + 1e-8)
     mixture_spec = spec_sources.sum(dim=0)  # the STFT is linear
     return istft(masks * mixture_spec, n_fft=n_fft, hop=hop, length=stems.shape[1]).numpy()
-
-
-def model_estimates(model: SeparationRNN, mixture: np.ndarray) -> np.ndarray:
-    """(samples,) mixture at the model's rate -> (4, samples) estimates."""
-    model.eval()
-    audio = torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32)).unsqueeze(0)
-    return model.separate(audio)[0].numpy()
 
 
 def bss_eval(references: np.ndarray, estimates: np.ndarray) -> list[tuple[float, float, float] | None]:
@@ -127,7 +121,7 @@ def evaluate_tracks(
             if method == "model":
                 if model is None:
                     raise ValueError("the 'model' method needs a model")
-                estimates = model_estimates(model, mixture)
+                estimates = separate_audio(model, mixture)
             elif method == "oracle":
                 estimates = oracle_estimates(stems, n_fft=n_fft, hop=hop)
             elif method == "mixture":
