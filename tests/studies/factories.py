@@ -68,9 +68,10 @@ class StimulusSetFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def items(stimulus_set, create, extracted, **kwargs):
         """`items=3` (default) or a list of item keys: one stimulus per item."""
-        keys = (
-            extracted if isinstance(extracted, list | tuple) else [f"item{k}" for k in range(extracted or 3)]
-        )
+        if isinstance(extracted, list | tuple):
+            keys = extracted
+        else:
+            keys = [f"item{k}" for k in range(3 if extracted is None else extracted)]
         for position, key in enumerate(keys):
             StimulusFactory(stimulus_set=stimulus_set, item_key=key, position=position, **kwargs)
 
