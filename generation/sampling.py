@@ -59,16 +59,20 @@ def parse_progression(
 
 
 def steps_for_seconds(seconds: float, *, tempo_bpm: float, beats_per_bar: int = 4) -> int:
-    """Steps covering `seconds` at the tempo, rounded up to whole bars so a cue ends on a bar line."""
+    """Steps of the whole bars that fit in `seconds` at the tempo (at least one bar).
+
+    A cue must fit its scene: it ends on the last bar line at or before the requested length, as
+    rendered clips do (`rendering.cut_on_bar`), rather than running past the picture cut.
+    """
     bar_steps = beats_per_bar * STEPS_PER_BEAT
     steps = seconds * tempo_bpm / 60.0 * STEPS_PER_BEAT
-    return max(1, math.ceil(steps / bar_steps - 1e-9)) * bar_steps
+    return max(1, math.floor(steps / bar_steps + 1e-9)) * bar_steps
 
 
 def fill_to_seconds(
     chords: np.ndarray, *, seconds: float, tempo_bpm: float, beats_per_bar: int = 4
 ) -> np.ndarray:
-    """Repeat a progression until it lasts `seconds` (whole bars), cutting the last repeat."""
+    """Repeat a progression over the whole bars that fit in `seconds`, cutting the last repeat."""
     steps = steps_for_seconds(seconds, tempo_bpm=tempo_bpm, beats_per_bar=beats_per_bar)
     return np.resize(np.asarray(chords, dtype=np.int64), steps)
 

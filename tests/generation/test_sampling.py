@@ -32,10 +32,11 @@ def test_parse_progression_bars_and_shared_bars():
 
 
 def test_progressions_repeat_to_fill_whole_bars():
-    assert steps_for_seconds(45, tempo_bpm=70) == 224  # 52.5 beats = 13.1 bars -> 14 bars of 16 steps
+    assert steps_for_seconds(45, tempo_bpm=70) == 208  # 52.5 beats = 13.1 bars -> 13 bars of 16 steps
+    assert steps_for_seconds(1, tempo_bpm=70) == 16  # never less than one bar
     assert steps_for_seconds(48, tempo_bpm=60, beats_per_bar=3) == 192  # exactly 16 bars of 3/4
     chords = fill_to_seconds(parse_progression("Dm | Bb | F | C"), seconds=45, tempo_bpm=70)
-    assert len(chords) == 224 and names(chords, 16)[:6] == ["Dm", "Bb", "F", "C", "Dm", "Bb"]
+    assert len(chords) == 208 and names(chords, 16)[:6] == ["Dm", "Bb", "F", "C", "Dm", "Bb"]
 
 
 def test_sampling_is_seeded():
