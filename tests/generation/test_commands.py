@@ -124,7 +124,8 @@ def test_compose_with_the_committed_checkpoint_sits_on_the_chords(tmp_path):
         "3",
     )
     midi = pretty_midi.PrettyMIDI(str(tmp_path / "cue.mid"))
-    assert midi.get_end_time() == pytest.approx(13 * 4 * 60 / 70, abs=0.01)  # 45 s -> the 13 whole bars that fit
+    # 45 s at 70 bpm: the 13 whole bars that fit.
+    assert midi.get_end_time() == pytest.approx(13 * 4 * 60 / 70, abs=0.01)
     notes = midi.instruments[0].notes
     step = 60 / 70 / 4
     chord_at = [parse_chord(c) for c in ("Dm", "Bb", "F", "C")]
