@@ -97,7 +97,7 @@ def test_training_loss_on_the_common_batch_learns(variant):
         loss, _ = model.training_loss(batch)
         loss.backward()
         optimizer.step()
-    assert float(loss) < 0.7 * float(first)
+    assert loss.item() < 0.7 * first.item()
 
 
 @pytest.mark.parametrize("variant", CONTROL_VARIANTS)
