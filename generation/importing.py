@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Max
 from django.utils.text import slugify
 
 from generation.audio import (
@@ -44,6 +43,7 @@ from generation.audio import (
 )
 from generation.models import Stimulus, StimulusSet
 from generation.rendering import SAMPLE_RATE, RenderedClip, save_clip, true_peak_dbtp
+from generation.services import stimulus_set_create_version
 
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
 CHANNELS = 2  # what the rendered sets have; a mono original is played on both sides
@@ -209,11 +209,8 @@ def import_stimuli(folder: str | Path, *, prefix: str = "", created_by=None) -> 
 
 
 def _create_set(name: str, condition: str, clips: list[_Clip], *, created_by, written: list) -> StimulusSet:
-    # Lock the family's rows so two imports of one name cannot both take the same version.
-    latest = StimulusSet.objects.select_for_update().filter(name=name).aggregate(v=Max("version"))["v"] or 0
-    stimulus_set = StimulusSet(
+    stimulus_set = stimulus_set_create_version(
         name=name,
-        version=latest + 1,
         source=StimulusSet.Source.IMPORTED,
         status=StimulusSet.Status.READY,
         parameters={"imported_from": condition},
@@ -221,8 +218,6 @@ def _create_set(name: str, condition: str, clips: list[_Clip], *, created_by, wr
         progress_total=len(clips),
         created_by=created_by,
     )
-    stimulus_set.full_clean()
-    stimulus_set.save()
     stimulus_set.finished_at = stimulus_set.created_at
     stimulus_set.save(update_fields=["finished_at"])
     for position, clip in enumerate(clips):

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
@@ -177,6 +177,44 @@ def _request_key(*, source: str, checkpoint: Checkpoint | None, parameters: dict
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _lock_family(name: str) -> None:
+    """Hold the lock of stimulus-set family `name` until the current transaction ends.
+
+    On PostgreSQL a transaction-level advisory lock keyed on the name: it exists before the family has
+    any row, which a row lock (`select_for_update`) could not cover, and Django drops the FOR UPDATE of
+    an aggregate such as Max("version"). SQLite needs none: this project opens every transaction
+    IMMEDIATE (settings), so writers run one at a time already.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"docbgm.stimulus_set_family:{name}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
+
+
+def stimulus_set_create_version(*, name: str, **fields: Any) -> StimulusSet:
+    """Save a new StimulusSet as the next version of family `name` (1 for a new family).
+
+    The one way to add a version: stimulus_set_request and generation.importing both call it.
+
+    Concurrency: takes the family's lock (`_lock_family`) and keeps it until the caller's outermost
+    transaction commits, so two concurrent requests of one family get versions n and n+1 instead of
+    both reading n - 1 and one failing on the (name, version) constraint. Callers that must look
+    something up under the same lock (stimulus_set_request's idempotency check) take it first.
+
+    Args:
+        name: the family (a slug).
+        fields: the other StimulusSet fields (source, status, parameters, ...).
+    """
+    with transaction.atomic():
+        _lock_family(name)
+        latest = StimulusSet.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0
+        stimulus_set = StimulusSet(name=name, version=latest + 1, **fields)
+        stimulus_set.full_clean()
+        stimulus_set.save()
+    return stimulus_set
+
+
 def _queue_build(stimulus_set_id: int) -> None:
     from generation.tasks import stimulus_set_build_task
 
@@ -242,35 +280,30 @@ def stimulus_set_request(
         parameters["temperature"] = temperature
     key = _request_key(source=source, checkpoint=checkpoint, parameters=parameters)
     name = checkpoint.variant.key if checkpoint else SET_NAMES[source]
-    try:
-        with transaction.atomic():
-            existing = StimulusSet.objects.select_for_update().filter(request_key=key).first()
-            if existing is not None:
-                if existing.status == StimulusSet.Status.FAILED and queue:
-                    existing.status, existing.error = StimulusSet.Status.PENDING, ""
-                    existing.save(update_fields=["status", "error"])
-                    _queue_build(existing.pk)
-                return existing
-            latest = StimulusSet.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0
-            stimulus_set = StimulusSet(
-                name=name,
-                version=latest + 1,
-                source=source,
-                variant=checkpoint.variant if checkpoint else None,
-                checkpoint=checkpoint,
-                parameters=parameters,
-                progress_total=items,
-                request_key=key,
-                created_by=requested_by,
-            )
-            stimulus_set.full_clean()
-            stimulus_set.save()
-            if queue:
-                _queue_build(stimulus_set.pk)
-            return stimulus_set
-    except IntegrityError:
-        # Two requests raced; the other one made the set.
-        return StimulusSet.objects.get(request_key=key)
+    with transaction.atomic():
+        # The family lock comes first: an identical request that raced in waits here and then finds
+        # this one's row, and a different request of the family waits for the next version.
+        _lock_family(name)
+        existing = StimulusSet.objects.select_for_update().filter(request_key=key).first()
+        if existing is not None:
+            if existing.status == StimulusSet.Status.FAILED and queue:
+                existing.status, existing.error = StimulusSet.Status.PENDING, ""
+                existing.save(update_fields=["status", "error"])
+                _queue_build(existing.pk)
+            return existing
+        stimulus_set = stimulus_set_create_version(
+            name=name,
+            source=source,
+            variant=checkpoint.variant if checkpoint else None,
+            checkpoint=checkpoint,
+            parameters=parameters,
+            progress_total=items,
+            request_key=key,
+            created_by=requested_by,
+        )
+        if queue:
+            _queue_build(stimulus_set.pk)
+        return stimulus_set
 
 
 def _worker_id() -> str:

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -220,3 +221,33 @@ def page(browser_context):
 def _isolated_media(settings, tmp_path_factory):
     """Every test writes media into its own folder, never into var/media."""
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture
+def run_threads():
+    """`run_threads(n, target)` calls target in n threads released at once, each with its own
+    database connection; returns (results, errors). For concurrency tests (transaction=True)."""
+
+    def run(n, target):
+        barrier = threading.Barrier(n)
+        results, errors = [], []
+
+        def worker():
+            from django.db import connection as thread_connection
+
+            try:
+                barrier.wait()
+                results.append(target())
+            except Exception as error:  # noqa: BLE001 - collected and asserted by the test
+                errors.append(error)
+            finally:
+                thread_connection.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(n)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results, errors
+
+    return run

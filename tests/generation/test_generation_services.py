@@ -3,6 +3,7 @@
 import io
 import json
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from safetensors.torch import load_file, save_file
 
 from generation.audio import integrated_loudness, read_audio, sha256_file
@@ -134,6 +136,32 @@ def test_asking_twice_makes_one_set_and_queues_one_build(django_capture_on_commi
     other = stimulus_set_request(source="real", **{**SHORT, "seed": 7}, queue=False)
     assert (other.name, other.version) == ("real", 2)
     assert StimulusSet.objects.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_requests_of_one_family_take_the_next_two_versions(run_threads, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "the family lock under real concurrency needs PostgreSQL (SQLite serialises every writer)"
+        )
+    stimulus_set_request(source="real", **SHORT, queue=False)
+    full_clean = StimulusSet.full_clean
+
+    def slow_full_clean(self, *args, **kwargs):
+        # Widen the window between reading the latest version and saving the next one, so that
+        # without a lock both requests would read version 1.
+        time.sleep(0.3)
+        return full_clean(self, *args, **kwargs)
+
+    monkeypatch.setattr(StimulusSet, "full_clean", slow_full_clean)
+    seeds = iter([1, 2])
+    results, errors = run_threads(
+        2, lambda: stimulus_set_request(source="real", **{**SHORT, "seed": next(seeds)}, queue=False)
+    )
+    assert errors == []
+    assert sorted(s.version for s in results) == [2, 3]
+    assert sorted(StimulusSet.objects.values_list("version", flat=True)) == [1, 2, 3]
 
 
 def test_requests_are_validated():

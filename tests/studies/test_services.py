@@ -1,6 +1,5 @@
 """studies/services.py and selectors.py: launching, joining, screening, playing, rating, completing."""
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -431,31 +430,8 @@ def test_database_refuses_ratings_outside_1_to_5(rating_participant):
 # --- concurrency (real threads, real transactions) --------------------------------------------
 
 
-def run_threads(n, target):
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def worker():
-        from django.db import connection as thread_connection
-
-        try:
-            barrier.wait()
-            results.append(target())
-        except Exception as error:  # noqa: BLE001 - collected and asserted below
-            errors.append(error)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
-
-
 @pytest.mark.django_db(transaction=True)
-def test_fifty_volunteers_joining_at_once_stay_balanced():
+def test_fifty_volunteers_joining_at_once_stay_balanced(run_threads):
     study = OpenStudyFactory(items=4, target_participants=0)
     results, errors = run_threads(50, lambda: services.participant_join(study=study, consent_version="1"))
     assert errors == []
@@ -470,7 +446,7 @@ def test_fifty_volunteers_joining_at_once_stay_balanced():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_submissions_of_one_trial_make_one_rating():
+def test_twenty_concurrent_submissions_of_one_trial_make_one_rating(run_threads):
     if connection.vendor != "postgresql":
         pytest.skip("row locks under real concurrency need PostgreSQL (SQLite serialises every writer)")
     study = OpenStudyFactory(headphone_check=False, volume_check=False, practice=False)
