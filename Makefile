@@ -8,7 +8,7 @@ STAMP := $(VENV)/.docbgm-installed
 SYSTEM_STAMP := var/.system-packages
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test lint install system-packages worker clean-var bench
+.PHONY: demo test lint install system-packages worker clean-var bench bench-load
 
 # Debian packages: libfluidsynth3 (rendering), fluidsynth (the CLI, for the rendering benchmark),
 # chromium (browser tests). Installed with apt-get only when missing.
@@ -29,7 +29,7 @@ install: $(STAMP) $(SYSTEM_STAMP)
 $(STAMP): pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,bench]"
 	@touch $@
 
 lint: $(STAMP)
@@ -55,5 +55,13 @@ demo: install
 	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
+# The load benchmark takes about 8 minutes per database, so `bench` leaves it to `bench-load`.
 bench: install
-	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	for f in benchmarks/bench_*.py; do [ $$f = benchmarks/bench_load.py ] && continue; \
+		echo "== $$f"; $(PY) $$f || exit 1; done
+
+# 1000 volunteers on gunicorn + PostgreSQL (and Redis), then 200 on the embedded SQLite default.
+# BENCH_LOAD_ARGS="--volunteers 100 --rating-interval 5" runs a small one.
+bench-load: install
+	$(PY) benchmarks/bench_load.py $(BENCH_LOAD_ARGS)
+	$(PY) benchmarks/bench_load.py --sqlite $(BENCH_LOAD_ARGS)
