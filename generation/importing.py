@@ -5,13 +5,16 @@ musical item; the file's stem is the item key, so `proposed/item01.wav` and `rea
 are the same item in two conditions. Each sub-folder becomes one StimulusSet (source: imported;
 a new version when the name exists), ready at once.
 
-Blinding: whatever the originals are, every clip leaves here in one browser format, stereo MP3
-at 44.1 kHz without tags, written by the clip pipeline's `save_clip` (generation/rendering.py),
-the same writer the generated sets use. If the conditions kept their own formats (real music as
-WAV, the models as MP3), the Content-Type, the bitrate and the size would tell a volunteer which
-condition a clip is, and the originals' tags could name a model or a title. A 24-bit FLAC of the
-same samples is kept for analysis. Duration, loudness and sha256 are measured on the MP3, the
-file volunteers hear; the original file's name, format, rate and sha256 go only into
+Blinding: whatever the originals are, every clip leaves here in one browser format, stereo
+constant-bitrate MP3 at 44.1 kHz without tags, written by the clip pipeline's `save_clip`
+(generation/rendering.py), the same writer the generated sets use. If the conditions kept their
+own formats (real music as WAV, the models as MP3), the Content-Type, the bitrate and the size
+would tell a volunteer which condition a clip is, and the originals' tags could name a model or a
+title. The clips of one item are made equally long as well (cut to the item's shortest clip, all
+of them with the same fade-out), so they are files of one size in every condition imported
+together; `studies.services.study_open` refuses sets whose clips of an item still differ. A
+24-bit FLAC of the same samples is kept for analysis. Duration, loudness and sha256 are measured
+on the MP3, the file volunteers hear; the original file's name, format, rate and sha256 go only into
 `Stimulus.provenance`, which researchers alone see.
 
 Every file is decoded, converted and written to a scratch folder first; if any cannot be read,
@@ -42,7 +45,14 @@ from generation.audio import (
     sha256_file,
 )
 from generation.models import Stimulus, StimulusSet
-from generation.rendering import SAMPLE_RATE, RenderedClip, save_clip, true_peak_dbtp
+from generation.rendering import (
+    FADE_OUT_S,
+    SAMPLE_RATE,
+    RenderedClip,
+    apply_fades,
+    save_clip,
+    true_peak_dbtp,
+)
 from generation.services import stimulus_set_create_version
 
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
@@ -114,8 +124,19 @@ def _browser_layout(samples: np.ndarray, rate: int) -> np.ndarray:
     return np.clip(samples, -1.0, 1.0).astype(np.float32)
 
 
-def _convert(path: Path, condition: str, scratch: Path, index: int) -> _Clip:
-    """Decode `path`, write it as MP3 + FLAC in the browser layout into `scratch`, measure the MP3.
+@dataclass
+class _Decoded:
+    """One original after decoding into the browser layout, parked in the scratch folder."""
+
+    path: Path  # the original
+    condition: str
+    samples: Path  # (n, 2) float32 at 44.1 kHz, as .npy
+    frames: int
+    original: dict  # the original file's name, format, rate, channels and sha256 (provenance)
+
+
+def _decode(path: Path, condition: str, scratch: Path, index: int) -> _Decoded:
+    """Decode `path` into the browser layout and park the samples in `scratch`.
 
     Raises:
         AudioError: "condition/file: reason" for an unreadable file, one too short for a loudness
@@ -124,24 +145,16 @@ def _convert(path: Path, condition: str, scratch: Path, index: int) -> _Clip:
     try:
         samples, rate = read_audio(path)
         converted = _browser_layout(samples, rate)
-        clip = RenderedClip(
-            samples=converted,
-            sample_rate=SAMPLE_RATE,
-            loudness_lufs=integrated_loudness(converted, SAMPLE_RATE),  # refuses clips under 0.4 s
-            true_peak_dbtp=true_peak_dbtp(converted, SAMPLE_RATE),
-            gain_db=0.0,  # imported audio keeps the level its author gave it
-        )
-        files = save_clip(clip, mp3_path=scratch / f"{index}.mp3", flac_path=scratch / f"{index}.flac")
-        heard = probe_audio(files.mp3)
+        integrated_loudness(converted, SAMPLE_RATE)  # refuses clips under 0.4 s
     except AudioError as error:
-        reason = str(error).removeprefix(f"{path.name}: ").removeprefix(f"{index}.mp3: ")
-        raise AudioError(f"{condition}/{path.name}: {reason}") from error
-    return _Clip(
+        raise AudioError(f"{condition}/{path.name}: {str(error).removeprefix(f'{path.name}: ')}") from error
+    parked = scratch / f"{index}.npy"
+    np.save(parked, converted)
+    return _Decoded(
         path=path,
-        item_key=path.stem,
-        mp3=files.mp3,
-        flac=files.flac,
-        info=heard,
+        condition=condition,
+        samples=parked,
+        frames=converted.shape[0],
         original={
             "imported_file": f"{condition}/{path.name}",
             "original_format": path.suffix.lower().lstrip("."),
@@ -150,6 +163,36 @@ def _convert(path: Path, condition: str, scratch: Path, index: int) -> _Clip:
             "original_channels": samples.shape[1],
             "original_duration_s": round(samples.shape[0] / rate, 6),
         },
+    )
+
+
+def _encode(decoded: _Decoded, scratch: Path, index: int, *, cut_to: int | None) -> _Clip:
+    """Write `decoded` as MP3 + FLAC into `scratch` and measure the MP3.
+
+    Args:
+        cut_to: None to keep every sample; else the number of samples to keep, with the clip
+            pipeline's fade-out at the new end (the item's clips differ in length).
+    """
+    samples = np.load(decoded.samples)
+    provenance = dict(decoded.original)
+    if cut_to is not None:
+        samples = apply_fades(samples[:cut_to].copy(), SAMPLE_RATE, fade_in_s=0.0, fade_out_s=FADE_OUT_S)
+        provenance["cut_to_s"] = round(cut_to / SAMPLE_RATE, 6)
+    clip = RenderedClip(
+        samples=samples,
+        sample_rate=SAMPLE_RATE,
+        loudness_lufs=integrated_loudness(samples, SAMPLE_RATE),
+        true_peak_dbtp=true_peak_dbtp(samples, SAMPLE_RATE),
+        gain_db=0.0,  # imported audio keeps the level its author gave it
+    )
+    files = save_clip(clip, mp3_path=scratch / f"{index}.mp3", flac_path=scratch / f"{index}.flac")
+    return _Clip(
+        path=decoded.path,
+        item_key=decoded.path.stem,
+        mp3=files.mp3,
+        flac=files.flac,
+        info=probe_audio(files.mp3),
+        original=provenance,
         flac_sha256=files.flac_sha256,
         true_peak_dbtp=clip.true_peak_dbtp,
     )
@@ -177,22 +220,39 @@ def import_stimuli(folder: str | Path, *, prefix: str = "", created_by=None) -> 
     # The conversions live in a scratch folder until the database rows exist, so a failure
     # anywhere leaves neither rows nor files behind (the folder goes with the `with`).
     with tempfile.TemporaryDirectory(prefix="docbgm-import-") as scratch:
-        converted: dict[str, list[_Clip]] = {}
         numbers = itertools.count()  # scratch file names
+        decoded: dict[str, list[_Decoded]] = {}
         for condition, files in layout.items():
             stems = [p.stem for p in files]
             duplicates = sorted({s for s in stems if stems.count(s) > 1})
             if duplicates:
                 problems.append(f"{condition}/: several files for item(s) {', '.join(duplicates)}")
-            clips = []
+            decoded[condition] = []
             for path in files:
                 try:
-                    clips.append(_convert(path, condition, Path(scratch), next(numbers)))
+                    decoded[condition].append(_decode(path, condition, Path(scratch), next(numbers)))
                 except AudioError as error:
                     problems.append(str(error))
-            converted[condition] = clips
         if problems:
             raise StimulusImportError(problems)
+
+        # Blinding: every clip of one item is as long as the item's shortest clip, so that its
+        # constant-bitrate MP3s are files of one size in every condition.
+        lengths: dict[str, set[int]] = {}
+        for clip in itertools.chain.from_iterable(decoded.values()):
+            lengths.setdefault(clip.path.stem, set()).add(clip.frames)
+        converted: dict[str, list[_Clip]] = {
+            condition: [
+                _encode(
+                    clip,
+                    Path(scratch),
+                    next(numbers),
+                    cut_to=min(lengths[clip.path.stem]) if len(lengths[clip.path.stem]) > 1 else None,
+                )
+                for clip in clips
+            ]
+            for condition, clips in decoded.items()
+        }
 
         written: list = []  # (storage, name) of every file stored, to remove them if anything fails
         try:

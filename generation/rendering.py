@@ -2,7 +2,8 @@
 
 One rendering function (`render_midi`) and one clip pipeline (`render_clip` + `save_clip`): cut to a
 whole number of bars with short fades, loudness-normalised to one target (ITU-R BS.1770) under a
-true-peak ceiling, written as MP3 (browsers) and FLAC (analysis) without tags. Pure Python, no Django.
+true-peak ceiling, written as constant-bitrate MP3 (browsers) and FLAC (analysis) without tags. Pure
+Python, no Django.
 
 Rendering is offline and deterministic: a fresh synthesizer per call, FluidSynth's MIDI player
 driven by the sample clock (not the wall clock), float output. The same MIDI and soundfont give the
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.audio import integrated_loudness, sha256_file
+from generation.audio import integrated_loudness, mp3_format, sha256_file
 
 SAMPLE_RATE = 44100  # CD rate: what the soundfonts are sampled at, and what every stimulus uses
 TARGET_LUFS = -23.0  # EBU R128 programme loudness; one target for every clip of every set
@@ -31,6 +32,12 @@ FADE_IN_S = 0.01  # enough to avoid a click if the cut lands inside a note's att
 FADE_OUT_S = 0.5  # a short release into the bar line, so a clip never stops dead
 TAIL_S = 1.0  # ring-out rendered after the last MIDI event (release + reverb)
 BLOCK = 512  # samples per synthesis call; a multiple of FluidSynth's internal 64-sample block
+# Constant bitrate, so a clip's size depends only on its length: with variable bitrate the size
+# follows the content, and the relative sizes of an item's clips told volunteers the condition.
+# 192 kbps is transparent for this material; libsndfile picks a CBR bitrate from a compression
+# level (0 = 320 kbps ... 0.4 = 192 kbps), and save_clip checks what LAME actually wrote.
+MP3_BITRATE_KBPS = 192
+MP3_COMPRESSION_LEVEL = 0.4
 
 INSTALL_LIBFLUIDSYNTH = (
     "install libfluidsynth: `apt-get install libfluidsynth3` (Debian/Ubuntu) or "
@@ -243,6 +250,19 @@ def cut_on_bar(
     length = bar_aligned_samples(seconds, bar_seconds, sample_rate)
     clip = np.zeros((length, samples.shape[1]), dtype=np.float32)
     clip[: min(length, samples.shape[0])] = samples[:length]
+    return apply_fades(clip, sample_rate, fade_in_s=fade_in_s, fade_out_s=fade_out_s)
+
+
+def apply_fades(clip: np.ndarray, sample_rate: int, *, fade_in_s: float, fade_out_s: float) -> np.ndarray:
+    """Linear fades over the first `fade_in_s` and last `fade_out_s` seconds (each at most half).
+
+    Args:
+        clip: (n, channels) float32, changed in place.
+
+    Returns:
+        `clip`.
+    """
+    length = clip.shape[0]
     fade_in = min(round(fade_in_s * sample_rate), length // 2)
     fade_out = min(round(fade_out_s * sample_rate), length // 2)
     if fade_in:
@@ -312,21 +332,35 @@ def render_clip(
 
 
 def save_clip(clip: RenderedClip, *, mp3_path: Path, flac_path: Path) -> ClipFiles:
-    """Write the clip as MP3 (browsers) and 24-bit FLAC (analysis), both without any tags.
+    """Write the clip as constant-bitrate MP3 (browsers) and 24-bit FLAC (analysis), without tags.
 
-    libsndfile writes tags only when asked to (we never set title/artist/comment), so the MP3 has
-    no ID3 block and the FLAC no Vorbis comments beyond the encoder's vendor string. Files are
-    written next to their destination and then renamed, so a reader never sees half a file.
+    The MP3 is `MP3_BITRATE_KBPS` CBR with LAME's defaults otherwise, so two clips with the same
+    number of samples are files of the same size, frame for frame, whatever they play. libsndfile
+    writes tags only when asked to (we never set title/artist/comment), so the MP3 has no ID3
+    block and the FLAC no Vorbis comments beyond the encoder's vendor string. Files are written
+    next to their destination and then renamed, so a reader never sees half a file.
+
+    Raises:
+        RenderingError: the installed libsndfile wrote another bitrate than `MP3_BITRATE_KBPS`.
     """
     import soundfile as sf
 
-    for path, fmt, subtype in ((mp3_path, "MP3", "MPEG_LAYER_III"), (flac_path, "FLAC", "PCM_24")):
+    mp3 = {"compression_level": MP3_COMPRESSION_LEVEL, "bitrate_mode": "CONSTANT"}
+    for path, fmt, subtype, options in (
+        (mp3_path, "MP3", "MPEG_LAYER_III", mp3),
+        (flac_path, "FLAC", "PCM_24", {}),
+    ):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as handle:
             partial = Path(handle.name)
         try:
-            sf.write(str(partial), clip.samples, clip.sample_rate, format=fmt, subtype=subtype)
+            sf.write(str(partial), clip.samples, clip.sample_rate, format=fmt, subtype=subtype, **options)
+            if fmt == "MP3" and mp3_format(partial).bitrate_kbps != MP3_BITRATE_KBPS:
+                raise RenderingError(
+                    f"libsndfile did not write {MP3_BITRATE_KBPS} kbps constant-bitrate MP3 "
+                    f"({mp3_format(partial)}); clips of one item would differ in size"
+                )
             # A temporary file is private (0600); published audio must be readable by a web server.
             partial.chmod(0o644)
             partial.replace(path)

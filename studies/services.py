@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from generation.audio import AudioError, mp3_format
 from generation.models import StimulusSet
 from studies import design
 from studies.analysis.config import AnalysisConfig
@@ -193,13 +195,59 @@ def study_items(*, study: Study) -> list[str]:
     return sorted(set.intersection(*sets)) if sets else []
 
 
+CLIP_DIFFERENCES_SHOWN = 5  # in study_open's refusal; the rest are counted
+
+
+def _clip_file_description(stimulus) -> dict[str, str]:
+    """What a volunteer's browser can see of a clip's file without hearing it."""
+    from studies.volunteer.audio import clean_audio
+
+    try:
+        served = clean_audio(Path(stimulus.audio.path))
+        encoding = mp3_format(stimulus.audio.path)
+    except (OSError, ValueError, AudioError) as error:
+        return {"file": f"unreadable ({error})"}
+    bitrate = f"{encoding.bitrate_kbps} kbps" if encoding.bitrate_kbps else "variable bitrate"
+    return {
+        "served bytes": str(served.size),
+        "duration": f"{stimulus.duration_s:.3f} s",
+        "type": served.content_type,
+        "encoding": f"{encoding.sample_rate} Hz {encoding.channel_mode} {bitrate} {encoding.encoder}".strip(),
+    }
+
+
+def clip_differences(*, conditions: list[Condition]) -> list[str]:
+    """Every way the clips of one item differ between conditions in what their files show.
+
+    A volunteer's browser sees a clip's Content-Length before it plays, and can read its encoding
+    and duration; so every clip of one item must have the same served byte size, duration, sample
+    rate and encoder settings in every condition (constant-bitrate MP3s of one length do).
+
+    Returns:
+        "item: what differs (condition value, ...)" lines, sorted by item; empty when all agree.
+    """
+    described: dict[str, dict[str, dict[str, str]]] = {}
+    for condition in conditions:
+        for stimulus in condition.stimulus_set.stimuli.all():
+            described.setdefault(stimulus.item_key, {})[condition.name] = _clip_file_description(stimulus)
+    differences = []
+    for item, by_condition in sorted(described.items()):
+        for what in dict.fromkeys(k for description in by_condition.values() for k in description):
+            values = {name: description.get(what, "-") for name, description in by_condition.items()}
+            if len(set(values.values())) > 1:
+                listed = ", ".join(f"{name} {value}" for name, value in values.items())
+                differences.append(f"{item}: {what} differs ({listed})")
+    return differences
+
+
 @transaction.atomic
 def study_open(*, study: Study) -> Study:
     """Open a draft (or reopen a closed) study to volunteers.
 
     Raises:
         StudyNotReady: no conditions, a stimulus set not ready, sets rendering different items,
-            or too few items for the design. The message says which.
+            too few items for the design, or clips of an item whose files differ between
+            conditions (`clip_differences`). The message says which.
     """
     study = Study.objects.select_for_update().get(pk=study.pk)
     conditions = list(study.conditions.select_related("stimulus_set"))
@@ -225,6 +273,17 @@ def study_open(*, study: Study) -> Study:
         )
     except design.DesignError as error:
         raise StudyNotReady(str(error)) from error
+    differences = clip_differences(conditions=conditions)
+    if differences:
+        shown = differences[:CLIP_DIFFERENCES_SHOWN]
+        more = len(differences) - len(shown)
+        raise StudyNotReady(
+            "The clips of an item must be files alike in every condition, or a volunteer's browser "
+            "could tell the condition from the file alone (its size shows before it plays): "
+            + "; ".join(shown)
+            + (f"; and {more} more." if more else ".")
+            + " Render or import the sets again with the same clip length."
+        )
     study.status = Study.Status.OPEN
     study.opened_at = study.opened_at or timezone.now()
     study.closed_at = None

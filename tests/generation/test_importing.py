@@ -68,9 +68,13 @@ def test_import_creates_one_ready_set_per_folder_with_measured_clips(folder, set
     ]
     real = {s.item_key: s for s in sets[1].stimuli.all()}
     assert sorted(real) == ["item1", "item2"]
-    assert real["item2"].duration_s == pytest.approx(2.0, abs=0.06)
-    # The louder tone (amplitude 0.4 vs 0.1) measures about 12 dB louder (20*log10(4)).
-    assert real["item2"].loudness_lufs - real["item1"].loudness_lufs == pytest.approx(12.0, abs=0.7)
+    # item2 lasts 2 s in real music and 1.5 s in proposed: both clips are cut to 1.5 s, so that
+    # they are files of one size; item1 is 1 s in both and kept whole.
+    assert real["item2"].duration_s == pytest.approx(1.5, abs=1e-9)
+    assert real["item2"].provenance["cut_to_s"] == 1.5 and "cut_to_s" not in real["item1"].provenance
+    # The louder tone (amplitude 0.4 vs 0.1) measures about 12 dB louder (20*log10(4)), a little
+    # less for the fade-out over its last 0.5 s.
+    assert real["item2"].loudness_lufs - real["item1"].loudness_lufs == pytest.approx(11.5, abs=0.5)
     for stimulus in Stimulus.objects.all():
         data = Path(stimulus.audio.path).read_bytes()
         assert stimulus.audio.name.endswith(".mp3") and not data.startswith(b"ID3")  # no tags
@@ -94,8 +98,9 @@ def test_import_creates_one_ready_set_per_folder_with_measured_clips(folder, set
     assert real["item1"].provenance["original_format"] == "ogg"
     assert real["item1"].provenance["original_sample_rate"] == RATE
     assert real["item1"].provenance["original_sha256"] == sha256_file(folder / "Real Music" / "item1.ogg")
-    assert real["item2"].duration_s == pytest.approx(
-        real["item2"].provenance["original_duration_s"], abs=1e-3
+    assert real["item2"].provenance["original_duration_s"] == pytest.approx(2.0, abs=1e-3)
+    assert real["item1"].duration_s == pytest.approx(
+        real["item1"].provenance["original_duration_s"], abs=1e-3
     )
 
     again = import_stimuli(folder, prefix="pilot-")

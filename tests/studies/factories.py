@@ -19,6 +19,7 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 
 from generation.models import Stimulus, StimulusSet
+from generation.rendering import MP3_COMPRESSION_LEVEL
 from generation.selectors import RESEARCHER_GROUP
 from studies import services
 from studies.models import Condition, Participant, Study
@@ -28,11 +29,18 @@ SAMPLE_RATE = 44100
 
 @functools.lru_cache(maxsize=16)
 def tone_mp3(duration_s: float = 1.0, frequency: float = 440.0) -> bytes:
-    """A quiet sine tone as MP3 bytes, no tags (what a rendered stimulus looks like)."""
+    """A quiet sine tone as constant-bitrate MP3 bytes, no tags (what a rendered stimulus looks like)."""
     t = np.arange(int(duration_s * SAMPLE_RATE)) / SAMPLE_RATE
     samples = (0.2 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
     buffer = io.BytesIO()
-    sf.write(buffer, np.stack([samples, samples], axis=1), SAMPLE_RATE, format="MP3")
+    sf.write(
+        buffer,
+        np.stack([samples, samples], axis=1),
+        SAMPLE_RATE,
+        format="MP3",
+        compression_level=MP3_COMPRESSION_LEVEL,
+        bitrate_mode="CONSTANT",
+    )
     return buffer.getvalue()
 
 
