@@ -148,6 +148,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # One error shape for the whole API: {"detail", "code", "fields"} (docbgm_site/api_errors.py).
+    "EXCEPTION_HANDLER": "docbgm_site.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "docbgm API",

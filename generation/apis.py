@@ -1,35 +1,23 @@
 """Generation REST API (DRF), under /api/generation/: upload a checkpoint, ask for a stimulus set, read its progress.
 
 Thin: each endpoint calls one service or selector. Only staff and members of the "researcher" group
-get in. Refusals from the services answer 400 with {"detail": {field: [reasons]}}. Asking for a set
+get in. Refusals from the services answer 400 in the site's one error shape (docbgm_site/api_errors.py). Asking for a set
 answers 202: a worker builds it; poll its status URL.
 """
 
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from docbgm_site.access import IsResearcher
 from generation import selectors, services
 from generation.models import Checkpoint, StimulusSet
 from generation.stimuli import SECONDS
-
-
-class IsResearcher(BasePermission):
-    message = "Only researchers can use this endpoint."
-
-    def has_permission(self, request, view) -> bool:
-        return selectors.user_is_researcher(request.user)
-
-
-def refused(error: ValidationError) -> Response:
-    detail = error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
-    return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
 
 
 @extend_schema_serializer(component_name="Checkpoint")
@@ -85,16 +73,13 @@ class CheckpointApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            checkpoint = services.checkpoint_upload(
-                weights=data["weights"],
-                sidecar=data["sidecar"],
-                label=data["label"],
-                variant_key=data["variant"] or None,
-                uploaded_by=request.user,
-            )
-        except ValidationError as error:
-            return refused(error)
+        checkpoint = services.checkpoint_upload(
+            weights=data["weights"],
+            sidecar=data["sidecar"],
+            label=data["label"],
+            variant_key=data["variant"] or None,
+            uploaded_by=request.user,
+        )
         return Response(CheckpointOutputSerializer(checkpoint).data, status=status.HTTP_201_CREATED)
 
 
@@ -119,12 +104,7 @@ class StimulusSetApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            stimulus_set = services.stimulus_set_request(
-                **serializer.validated_data, requested_by=request.user
-            )
-        except ValidationError as error:
-            return refused(error)
+        stimulus_set = services.stimulus_set_request(**serializer.validated_data, requested_by=request.user)
         return Response(_status(stimulus_set), status=status.HTTP_202_ACCEPTED)
 
 

@@ -8,17 +8,6 @@ from django.db.models import Count, Max, Min, QuerySet
 
 from generation.models import Checkpoint, Stimulus, StimulusSet
 
-# Who may see researcher pages, in both apps: studies imports this group and user_is_researcher
-# (data flows generation -> studies, so the one definition lives here).
-RESEARCHER_GROUP = "researcher"
-
-
-def user_is_researcher(user) -> bool:
-    """Staff, or a member of the "researcher" group."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_staff or user.groups.filter(name=RESEARCHER_GROUP).exists()
-
 
 def checkpoint_list() -> QuerySet[Checkpoint]:
     return Checkpoint.objects.select_related("variant", "uploaded_by").annotate(sets=Count("stimulus_sets"))

@@ -4,36 +4,21 @@ Thin views: forms parse, services change, selectors read. No request generates o
 asking for a set queues a Celery job and the set's page polls its JSON status.
 """
 
-from functools import wraps
 from pathlib import Path
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
+from docbgm_site.access import researcher_required
 from docbgm_site.http import iter_file_bytes, ranged_response
 from generation import selectors, services
 from generation.evaluation.selectors import stimulus_set_symbolic_metrics
 from generation.forms import CheckpointUploadForm, StimulusSetRequestForm
 from generation.models import Stimulus, StimulusSet
-
-
-def researcher_required(view):
-    """Anonymous visitors go to the login page; users who are not researchers get 403 (studies uses it too)."""
-
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not selectors.user_is_researcher(request.user):
-            raise PermissionDenied("Only researchers can see these pages.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _reasons(error: ValidationError) -> str:

@@ -2,7 +2,7 @@
 
 Only staff and members of the "researcher" group get in; a researcher sees and changes only the
 studies they own (another's study answers 404, so its existence is not disclosed); staff see all.
-Refusals from the services answer 400 with {"detail": message}.
+Refusals from the services answer 400 in the site's one error shape (docbgm_site/api_errors.py).
 """
 
 from django.http import Http404
@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from generation.apis import IsResearcher
+from docbgm_site.access import IsResearcher
 from generation.models import StimulusSet
 from studies import selectors, services
 from studies.models import Condition, Study
@@ -26,11 +26,6 @@ class ResearcherApi(APIView):
         if study is None:
             raise Http404("No such study.")
         return study
-
-    @staticmethod
-    def refused(error: services.StudyError) -> Response:
-        detail = error.message_dict if hasattr(error, "error_dict") else " ".join(error.messages)
-        return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
 
 
 @extend_schema_serializer(component_name="StudyCondition")
@@ -135,11 +130,8 @@ class StudyListApi(ResearcherApi):
         data = dict(serializer.validated_data)
         conditions = [(c["name"], c["stimulus_set"], c["role"]) for c in data.pop("conditions")]
         if Study.objects.filter(slug=data["slug"]).exists():
-            return Response({"detail": "A study with this slug exists."}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            study = services.study_create(owner=request.user, conditions=conditions, **data)
-        except services.StudyError as error:
-            return self.refused(error)
+            raise services.StudyError("A study with this slug exists.")
+        study = services.study_create(owner=request.user, conditions=conditions, **data)
         return Response(StudyOutputSerializer(study).data, status=status.HTTP_201_CREATED)
 
 
@@ -152,10 +144,7 @@ class StudyDetailApi(ResearcherApi):
 class StudyOpenApi(ResearcherApi):
     @extend_schema(request=None, responses=StudyOutputSerializer)
     def post(self, request, slug: str):
-        try:
-            study = services.study_open(study=self.get_study(slug))
-        except services.StudyError as error:
-            return self.refused(error)
+        study = services.study_open(study=self.get_study(slug))
         return Response(StudyOutputSerializer(study).data)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet
 
-from generation.selectors import user_is_researcher
+from docbgm_site.access import user_is_researcher
 from studies.models import Participant, Rating, Study, Trial
 
 # --- Volunteers ------------------------------------------------------------------------------

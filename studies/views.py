@@ -13,7 +13,7 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from generation.views import researcher_required
+from docbgm_site.access import researcher_required
 from studies import selectors, services
 from studies.forms import ConditionFormSet, StudyForm, condition_initial
 from studies.models import Study

@@ -17,6 +17,7 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from docbgm_site.access import user_is_researcher
 from studies import selectors
 from studies.models import Study
 from studies.templatetags.analysis_tags import live_summary_context
@@ -49,7 +50,7 @@ def export_download(request, slug: str):
 
 
 def _visible_study(request, slug: str) -> Study:
-    if not selectors.user_is_researcher(request.user):
+    if not user_is_researcher(request.user):
         raise PermissionDenied("Only researchers can see results.")
     study = selectors.study_for_user(slug=slug, user=request.user)
     if study is None:

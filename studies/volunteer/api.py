@@ -3,8 +3,9 @@
 Authentication is the participant's token held in the server-side Django session (the browser
 has only the session cookie), never an id in the URL; the URL names a study and, for trials, an
 opaque public id that the services check belongs to this participant. CSRF is enforced as for
-Django forms. Refusals carry the service's message, translated: 400 for an invalid request,
-403 for a trial that is not the volunteer's, 409 when the study or session state forbids it.
+Django forms. Refusals are the services' errors, answered by the site's one handler
+(docbgm_site/api_errors.py) with the message translated: 400 for an invalid request, 403 for a
+trial that is not the volunteer's, 409 when the study or session state forbids it.
 A repeated call (double click, network retry) answers exactly as the first.
 """
 
@@ -14,27 +15,19 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from docbgm_site.api_errors import Conflict
 from studies import selectors, services
 from studies.models import Participant, Study
 from studies.volunteer import headphones
 from studies.volunteer.messages import translate
 from studies.volunteer.selectors import session_participant
 from studies.volunteer.views import HUGGINS_SESSION_KEY
-
-ERROR_STATUS = {
-    services.TrialNotFound: status.HTTP_403_FORBIDDEN,
-    services.StudyNotOpen: status.HTTP_409_CONFLICT,
-    services.ParticipantInactive: status.HTTP_409_CONFLICT,
-    services.ListenIncomplete: status.HTTP_409_CONFLICT,
-    services.ConsentOutdated: status.HTTP_409_CONFLICT,
-    services.StudyFull: status.HTTP_409_CONFLICT,
-}
 
 
 class ParticipantSessionAuthentication(BaseAuthentication):
@@ -88,15 +81,16 @@ class VolunteerAPIView(APIView):
     authentication_classes = [ParticipantSessionAuthentication]
     permission_classes = [IsParticipant]
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # Parse every body, so that even an endpoint that reads none refuses a malformed one
+            # (400, docbgm_site/parsers.py) instead of acting on it.
+            request.data  # noqa: B018 - parsing is the point
+
     def permission_denied(self, request, message=None, code=None):
         # No session is a 403 with the volunteer's message, not DRF's "credentials not provided".
         raise exceptions.PermissionDenied(detail=message or IsParticipant.message)
-
-    def refuse(self, error: services.StudyError) -> Response:
-        code = next(
-            (s for cls, s in ERROR_STATUS.items() if isinstance(error, cls)), status.HTTP_400_BAD_REQUEST
-        )
-        return Response({"detail": translate(error.messages[0]), "code": type(error).__name__}, status=code)
 
     def next_url(self, slug: str) -> str:
         return reverse("volunteer:session", args=[slug])
@@ -136,10 +130,7 @@ class StateApi(VolunteerAPIView):
 class VolumeCheckApi(VolunteerAPIView):
     @extend_schema(request=None, responses=NextSerializer, summary="The volunteer set a comfortable volume")
     def post(self, request, slug: str):
-        try:
-            services.participant_record_volume_check(participant=request.auth)
-        except services.StudyError as error:
-            return self.refuse(error)
+        services.participant_record_volume_check(participant=request.auth)
         return Response({"next": self.next_url(slug)})
 
 
@@ -163,27 +154,18 @@ class HeadphoneAnswerApi(VolunteerAPIView):
             # A retry of an answer already counted (or a test already scored): same answer as before.
             if plan is not None and number <= answered:
                 return Response({"next": self.next_url(slug)})
-            return Response(
-                {"detail": translate("The headphone check result is not valid."), "code": "StudyError"},
-                status=status.HTTP_409_CONFLICT,
-            )
+            raise Conflict(translate("The headphone check result is not valid."))
         if number != answered + 1:
-            return Response(
-                {"detail": translate("The headphone check result is not valid."), "code": "StudyError"},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            raise services.StudyError("The headphone check result is not valid.")
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         responses = [*plan["responses"], serializer.validated_data["answer"] - 1]
         if len(responses) == headphones.TRIALS:
-            try:
-                services.participant_record_headphone_check(
-                    participant=participant,
-                    correct=headphones.score({**plan, "responses": responses}),
-                    total=headphones.TRIALS,
-                )
-            except services.StudyError as error:
-                return self.refuse(error)
+            services.participant_record_headphone_check(
+                participant=participant,
+                correct=headphones.score({**plan, "responses": responses}),
+                total=headphones.TRIALS,
+            )
         plan["responses"] = responses
         request.session.modified = True
         return Response({"next": self.next_url(slug)})
@@ -203,12 +185,9 @@ class TrialEventApi(VolunteerAPIView):
     def post(self, request, slug: str, public_id: str):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            trial = services.trial_record_play(
-                participant=request.auth, public_id=public_id, **serializer.validated_data
-            )
-        except services.StudyError as error:
-            return self.refuse(error)
+        trial = services.trial_record_play(
+            participant=request.auth, public_id=public_id, **serializer.validated_data
+        )
         return Response({"plays": trial.plays})
 
 
@@ -226,14 +205,11 @@ class RatingApi(VolunteerAPIView):
     @extend_schema(request=RatingInput, responses=NextSerializer, summary="Rate a clip (idempotent)")
     def post(self, request, slug: str, public_id: str):
         data = request.data if isinstance(request.data, dict) else {}
-        try:
-            services.rating_submit(
-                participant=request.auth,
-                public_id=public_id,
-                naturalness=data.get("naturalness"),
-                creativity=data.get("creativity"),
-                musicality=data.get("musicality"),
-            )
-        except services.StudyError as error:
-            return self.refuse(error)
+        services.rating_submit(
+            participant=request.auth,
+            public_id=public_id,
+            naturalness=data.get("naturalness"),
+            creativity=data.get("creativity"),
+            musicality=data.get("musicality"),
+        )
         return Response({"next": self.next_url(slug)})

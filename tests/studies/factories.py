@@ -18,9 +18,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 
+from docbgm_site.access import RESEARCHER_GROUP
 from generation.models import Stimulus, StimulusSet
 from generation.rendering import MP3_COMPRESSION_LEVEL
-from generation.selectors import RESEARCHER_GROUP
 from studies import services
 from studies.models import Condition, Participant, Study
 

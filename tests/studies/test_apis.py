@@ -64,7 +64,7 @@ def test_create_refusals_answer_400_with_the_reason():
     stimulus_set = StimulusSetFactory(items=3)
     api = client_for(alice)
     missing = api.post("/api/studies/", {"slug": "x", "title": "T", "conditions": []}, format="json")
-    assert missing.status_code == 400 and "conditions" in missing.json()
+    assert missing.status_code == 400 and "conditions" in missing.json()["fields"]
     bad_role = api.post(
         "/api/studies/",
         {
@@ -102,7 +102,7 @@ def test_create_refusals_answer_400_with_the_reason():
         {"slug": "x", "title": "T", "conditions": conditions, "analysis_options": [1]},
         format="json",
     )
-    assert not_an_object.status_code == 400 and "analysis_options" in not_an_object.json()
+    assert not_an_object.status_code == 400 and "analysis_options" in not_an_object.json()["fields"]
     assert Study.objects.count() == 0
 
 

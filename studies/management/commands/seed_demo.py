@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from docbgm_site.access import RESEARCHER_GROUP
 from generation import selectors
 from generation.checkpoints import checkpoint_paths
 from generation.management.commands.generate_stimuli import build_set
@@ -86,7 +87,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo researcher: researcher / researcher"))
 
     def researcher(self):
-        group, _ = Group.objects.get_or_create(name=selectors.RESEARCHER_GROUP)
+        group, _ = Group.objects.get_or_create(name=RESEARCHER_GROUP)
         user, created = get_user_model().objects.get_or_create(
             username="researcher", defaults={"is_staff": True, "email": "researcher@example.org"}
         )
