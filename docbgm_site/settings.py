@@ -13,10 +13,12 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from generation.paths import var_dir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
-VAR_DIR = Path(env("DOCBGM_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR = var_dir()  # DOCBGM_VAR_DIR, else <repo>/var (generation/paths.py)
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # A local research tool first: DEBUG is on unless production turns it off.

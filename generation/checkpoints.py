@@ -27,11 +27,10 @@ from safetensors.torch import load_file, save_file
 
 from generation.music.encoding import ENCODING_VERSION
 from generation.nets.base import TrainableModel, UnknownVariantError, get_variant
+from generation.paths import PRETRAINED_DIR, REPO_ROOT
 
 FORMAT = "docbgm-checkpoint"
 FORMAT_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
 class CheckpointError(Exception):

@@ -38,13 +38,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
-from generation.checkpoints import PRETRAINED_DIR, checkpoint_paths, load_model, read_sidecar  # noqa: E402
+from generation.checkpoints import checkpoint_paths, load_model, read_sidecar  # noqa: E402
 from generation.evaluation import melody as melody_eval  # noqa: E402
 from generation.evaluation import sets, spectral, symbolic  # noqa: E402
 from generation.music.encoding import STEPS_PER_BEAT  # noqa: E402
 from generation.music.midi import melody_to_midi  # noqa: E402
+from generation.paths import PRETRAINED_DIR  # noqa: E402
 from generation.rendering import render_midi  # noqa: E402
 from generation.sampling import sample_melody  # noqa: E402
 from generation.stimuli import BEATS_PER_BAR, SECONDS, TEMPO_BPM, clip_steps, heldout_items, shuffle_pitches  # noqa: E402
@@ -167,37 +167,30 @@ def step_checkpoints(variant: str, steps: Sequence[int], settings: Settings) -> 
         raise FileNotFoundError(
             f"no checkpoint of {variant} at steps {missing}; train them or allow training"
         )
-    from generation.music.corpus import load_corpus
-    from generation.nets.base import build_model
-    from generation.training import TrainConfig, train
+    from generation.recipes import train_config, train_variant
 
-    torch.manual_seed(settings.seed)
-    model = build_model(variant, settings.preset)
-    overrides = dict(type(model).Config.training_preset(settings.preset))
-    overrides.update(steps=max(steps), checkpoint_steps=tuple(steps), seed=settings.seed, device="cpu")
-    config = TrainConfig(**{k: v for k, v in overrides.items() if k in TrainConfig.__dataclass_fields__})
+    config = train_config(
+        variant,
+        settings.preset,
+        steps=max(steps),
+        checkpoint_steps=tuple(steps),
+        seed=settings.seed,
+        device="cpu",
+    )
     stem = settings.out / "checkpoints" / variant
     stem.parent.mkdir(parents=True, exist_ok=True)
     settings.log(
         f"training {variant} ({settings.preset}) for {max(steps)} steps: checkpoints at {list(steps)}"
     )
-    load_corpus(settings.corpus)  # build the cache once, outside the batch iterator
-    batches = type(model).batches(
-        settings.corpus, split="train", batch_size=config.batch_size, seed=settings.seed, config=model.config
-    )
-    train(
-        model,
-        batches,
-        validation_batches=None,
+    train_variant(
+        variant,
+        preset=settings.preset,
+        corpus=settings.corpus,
         config=config,
         out=stem,
+        command="evaluate",
+        validate=False,
         progress=settings.progress,
-        extra={
-            "corpus": settings.corpus,
-            "preset": settings.preset,
-            "seed": settings.seed,
-            "command": "evaluate",
-        },
     )
     return {step: find_checkpoint(variant, settings, step) for step in steps}
 

@@ -41,8 +41,8 @@ from generation.music.encoding import (
     notes_to_tokens,
     transpose,
 )
+from generation.paths import var_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "validation", "heldout")
 SKIP_FIRST_NOTES = 8  # the paper: "the first 8 notes of each musical work lack context" — not trained on
 DEFAULT_TEMPO = 80.0  # the chorales carry no tempo marking; a calm chorale tempo for playback
@@ -84,6 +84,9 @@ class Corpus:
         return self.train + self.validation + self.heldout
 
 
+SPLIT_RULE = "whole pieces by sha1(piece key) % 10: 0 heldout, 1 validation, else train"  # split_of, in words
+
+
 def split_of(key: str) -> str:
     """The fixed split of a whole piece: held out if sha1(key) % 10 == 0, validation if 1, else train."""
     bucket = int(hashlib.sha1(key.encode()).hexdigest(), 16) % 10
@@ -93,9 +96,7 @@ def split_of(key: str) -> str:
 def default_cache_dir() -> Path:
     if os.environ.get("DOCBGM_CORPUS_DIR"):
         return Path(os.environ["DOCBGM_CORPUS_DIR"])
-    if os.environ.get("DOCBGM_VAR_DIR"):
-        return Path(os.environ["DOCBGM_VAR_DIR"]) / "corpora"
-    return REPO_ROOT / "var" / "corpora"
+    return var_dir() / "corpora"
 
 
 def select_keys(keys: list[str], limit: int | None) -> list[str]:

@@ -7,14 +7,13 @@ A network is a `TrainableModel` subclass registered under a variant key:
     class Proposed(MelodyModel):
         Config = RecurrentConfig
 
-`training_loss(batch)` is all the training loop needs; `batches(corpus, split=...)` is how the `train`
-command gets data for it; `generate(chords)` is all sampling needs. Nothing here imports Django.
+`training_loss(batch)` is all the training loop needs and `generate(chords)` all sampling needs; the
+batches a network is fed are made in generation/datasets.py. Nothing here imports Django.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -79,8 +78,6 @@ class TrainableModel(nn.Module):
 
     variant: ClassVar[str] = ""
     Config: ClassVar[type[ModelConfig]] = ModelConfig
-    # How `batches` splits its data, recorded in every checkpoint's sidecar.
-    split_rule: ClassVar[str] = ""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -95,13 +92,6 @@ class TrainableModel(nn.Module):
         """The scalar the loop minimises, and extra metrics (floats) to log."""
         raise NotImplementedError
 
-    @classmethod
-    def batches(
-        cls, corpus: str, *, split: str, batch_size: int, seed: int, config: ModelConfig
-    ) -> Iterator[dict[str, Tensor]]:
-        """Batches for the loop: infinite for split "train", finite (one pass) for "validation"."""
-        raise NotImplementedError
-
 
 class MelodyModel(TrainableModel):
     """A melody generator conditioned on a chord progression, in the 155-token vocabulary.
@@ -112,8 +102,6 @@ class MelodyModel(TrainableModel):
     Step-wise models implement `forward` (teacher forcing) plus `begin`/`step`; the default
     `generate` drives them with `constrain_logits`. Other models override `generate`.
     """
-
-    split_rule: ClassVar[str] = "whole pieces by sha1(piece key) % 10: 0 heldout, 1 validation, else train"
 
     def forward(self, melody: Tensor, chords: Tensor) -> Tensor:
         """Teacher-forced logits.
@@ -133,20 +121,6 @@ class MelodyModel(TrainableModel):
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), melody.reshape(-1))
         accuracy = (logits.argmax(-1) == melody).float().mean().item()
         return loss, {"accuracy": accuracy}
-
-    @classmethod
-    def batches(
-        cls, corpus: str, *, split: str, batch_size: int, seed: int, config: ModelConfig
-    ) -> Iterator[dict[str, Tensor]]:
-        from generation.music.corpus import load_corpus, melody_batches
-
-        return melody_batches(
-            load_corpus(corpus, progress=True),  # the bar shows only while a corpus is first encoded
-            split=split,
-            batch_size=batch_size,
-            seed=seed,
-            segment_steps=getattr(config, "segment_steps", 100),
-        )
 
     def begin(self, chords: Tensor) -> Any:
         """State for step-wise generation over the whole progression `chords` (B, T)."""
@@ -247,9 +221,11 @@ def register_variant(key: str):
 
 
 def get_variant(key: str) -> type[TrainableModel]:
-    """The registered class, or UnknownVariantError listing the known keys."""
-    import generation.nets  # noqa: F401  (registers every net module)
+    """The registered class, or UnknownVariantError listing the known keys.
 
+    Every net module is registered by now: importing this module imports its package first, and
+    generation/nets/__init__.py imports each net module.
+    """
     try:
         return VARIANTS[key]
     except KeyError:

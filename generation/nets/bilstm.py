@@ -18,7 +18,7 @@ Choices of ours, so that it plays in the same study as the other models:
 """
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -133,7 +133,7 @@ class BiLSTM(MelodyModel):
         """Cross-entropy of the next event.
 
         Args:
-            batch: {"tokens": (B, window + 1) event windows} from ``batches``; the common batch
+            batch: {"tokens": (B, window + 1) event windows} (generation.datasets); the common batch
                 {"melody", "chords"} (B, T) is accepted too and cut into event windows.
         """
         if "tokens" in batch:
@@ -146,23 +146,6 @@ class BiLSTM(MelodyModel):
         loss = F.cross_entropy(logits, rows[:, -1])
         accuracy = (logits.argmax(-1) == rows[:, -1]).float().mean().item()
         return loss, {"accuracy": accuracy}
-
-    @classmethod
-    def batches(
-        cls, corpus: str, *, split: str, batch_size: int, seed: int, config: BiLSTMConfig
-    ) -> Iterator[dict[str, Tensor]]:
-        """Event windows of a corpus split: endless shuffled epochs for "train", one pass otherwise.
-
-        Yields:
-            {"tokens": (batch_size, window + 1) int64}, the last batch of a pass may be smaller.
-        """
-        from generation.music.corpus import load_corpus
-
-        pieces = load_corpus(corpus).split(split)
-        rows = event_windows([piece_to_events(p.melody, p.chords) for p in pieces], config.window)
-        if len(rows) == 0:
-            raise ValueError(f"the {split} split of {corpus!r} has no note events")
-        return _iterate_rows(rows, batch_size=batch_size, seed=seed, endless=split == "train")
 
     @torch.no_grad()
     def generate(
@@ -203,15 +186,3 @@ class BiLSTM(MelodyModel):
         self.train(was_training)
         tail = torch.from_numpy(events_to_melody(new_events, steps - len(head)))
         return torch.cat([head, tail])
-
-
-def _iterate_rows(
-    rows: np.ndarray, *, batch_size: int, seed: int, endless: bool
-) -> Iterator[dict[str, Tensor]]:
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(rows)) if endless else np.arange(len(rows))
-        for start in range(0, len(order), batch_size):
-            yield {"tokens": torch.from_numpy(rows[order[start : start + batch_size]])}
-        if not endless:
-            return

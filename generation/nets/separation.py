@@ -20,13 +20,12 @@ Choices the paper leaves open, and ours:
 * the sample rate S_t and segment length T are configuration (the paper gives no numbers).
 
 Training batches hold waveforms, `{"mixture": (B, samples), "sources": (B, 4, samples)}`, at the
-config's sample rate; `batches` renders them from MIDI pieces (see generation/separation/stems.py).
-Nothing here imports Django.
+config's sample rate; generation/datasets.py has them rendered from MIDI pieces
+(generation/separation/stems.py). Nothing here imports Django.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -101,8 +100,6 @@ class SeparationConfig(ModelConfig):
 @register_variant("separation")
 class SeparationRNN(TrainableModel):
     """Three GRU layers over mixture frames, one ReLU head per source, ratio masks (paper eq. 1-4)."""
-
-    split_rule: ClassVar[str] = "whole pieces by sha1(piece name) % 10: 0-7 train, 8 validation, 9 test"
 
     Config = SeparationConfig
     sources: ClassVar[tuple[str, ...]] = SOURCES
@@ -194,15 +191,3 @@ class SeparationRNN(TrainableModel):
         spec = self.stft(audio)
         masks = self.masks(spec.abs())
         return self.istft(masks * spec.unsqueeze(1), audio.shape[-1])
-
-    @classmethod
-    def batches(
-        cls, corpus: str, *, split: str, batch_size: int, seed: int, config: ModelConfig
-    ) -> Iterator[dict[str, Tensor]]:
-        """Rendered multitrack segments of `corpus` (a music21 corpus name or a MIDI folder).
-
-        Infinite random segments with random gains for "train"; one fixed pass for "validation".
-        """
-        from generation.separation.stems import multitrack_batches
-
-        return multitrack_batches(corpus, split=split, batch_size=batch_size, seed=seed, config=config)

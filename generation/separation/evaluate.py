@@ -24,7 +24,7 @@ import torch
 
 from generation.nets.separation import SOURCES, SeparationRNN, istft, stft
 from generation.separation.ingest import separate_audio
-from generation.separation.stems import Multitrack
+from generation.separation.multitrack import Multitrack
 
 METHODS = ("model", "oracle", "mixture")
 SILENCE_RMS = 1e-4  # a reference quieter than this in an excerpt is "silent"

@@ -19,7 +19,7 @@ import numpy as np
 
 from generation.audio import read_audio
 from generation.nets.separation import SOURCES
-from generation.separation.stems import Multitrack
+from generation.separation.multitrack import Multitrack
 
 STEM_FILES = {"bass": "bass.wav", "drums": "drums.wav", "music": "other.wav", "vocals": "vocals.wav"}
 

@@ -21,10 +21,8 @@ so a piece never appears in two splits. The rendered stems are cached under var/
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,10 @@ import pretty_midi
 import torch
 
 from generation.nets.separation import SOURCES, SeparationConfig
+from generation.paths import var_dir
 from generation.rendering import render_midi
+from generation.separation.multitrack import Multitrack
+from generation.separation.musdb import is_musdb_folder, load_musdb
 
 CACHE_VERSION = 1  # bump when rendering or voice assignment changes: old caches are ignored
 SPLITS = ("train", "validation", "test")
@@ -48,23 +49,7 @@ VOCAL_PROGRAMS = (52, 53, 54)  # choir aahs, voice oohs, synth voice
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, CRASH = 36, 38, 42, 46, 49
 
 
-@dataclass
-class Multitrack:
-    """One piece as four aligned stems.
-
-    Attributes:
-        name: the piece's name (unique within its corpus).
-        sample_rate: of `stems`.
-        stems: (4, samples) float32 waveforms in SOURCES order; their sum is the unit-gain mixture.
-    """
-
-    name: str
-    sample_rate: int
-    stems: np.ndarray
-
-    @property
-    def seconds(self) -> float:
-        return self.stems.shape[1] / self.sample_rate
+SPLIT_RULE = "whole pieces by sha1(piece name) % 10: 0-7 train, 8 validation, 9 test"  # split_of, in words
 
 
 def split_of(name: str) -> str:
@@ -75,11 +60,6 @@ def split_of(name: str) -> str:
 
 def _piece_rng(name: str) -> np.random.Generator:
     return np.random.default_rng(int(hashlib.sha1(name.encode()).hexdigest()[:12], 16))
-
-
-def var_dir() -> Path:
-    """The project's var/ folder (DOCBGM_VAR_DIR overrides it), without importing Django."""
-    return Path(os.environ.get("DOCBGM_VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
 
 
 # ------------------------------------------------------------------------------------------ pieces
@@ -263,8 +243,6 @@ def load_multitracks(
         limit = int(count)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
-    from generation.separation.musdb import is_musdb_folder, load_musdb
-
     if corpus != "chorales" and is_musdb_folder(Path(corpus)):
         return load_musdb(Path(corpus), split=split, sample_rate=sample_rate)
     cache_dir = cache_dir or var_dir() / "separation"

@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.checkpoints import PRETRAINED_DIR, CheckpointError
+from generation.checkpoints import CheckpointError
 from generation.evaluation import experiments
+from generation.paths import PRETRAINED_DIR
 from generation.stimuli import StimulusItemError
 
 

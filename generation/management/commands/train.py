@@ -1,4 +1,5 @@
-"""`python manage.py train <variant> --preset small`: the one training loop for any registered network."""
+"""`python manage.py train <variant> --preset small`: the one training recipe (generation/recipes.py) for
+any registered network."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 import torch
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.checkpoints import REPO_ROOT, CheckpointError
+from generation.checkpoints import CheckpointError
 from generation.music.corpus import CorpusError
 from generation.nets.base import PRESET_NAMES, UnknownVariantError, get_variant
-from generation.training import TrainConfig, train
+from generation.paths import var_dir
+from generation.recipes import train_config, train_variant
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
@@ -37,7 +39,10 @@ class Command(BaseCommand):
         parser.add_argument("--steps", type=int, help="training steps (default: the preset's)")
         parser.add_argument("--batch-size", type=int, help="default: the preset's")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--out", help="checkpoint stem (default var/checkpoints/<variant>-<preset>)")
+        parser.add_argument(
+            "--out",
+            help="checkpoint stem (default <var>/checkpoints/<variant>-<preset>; <var> is $DOCBGM_VAR_DIR or var/)",
+        )
         parser.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
         parser.add_argument("--checkpoint-steps", help="extra checkpoints, e.g. 500,1000,2000")
         parser.add_argument("--lr", type=float, help="RMSProp learning rate (default 5e-4)")
@@ -53,16 +58,22 @@ class Command(BaseCommand):
         except UnknownVariantError as exc:
             raise CommandError(str(exc)) from None
         preset = options["preset"]
-        settings = {**TrainConfig().to_dict(), **cls.Config.training_preset(preset)}
-        for option, field in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "learning_rate")):
-            if options[option] is not None:
-                settings[field] = options[option]
+        overrides = {
+            field: options[option]
+            for option, field in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "learning_rate"))
+            if options[option] is not None
+        }
         if options["checkpoint_steps"] is not None:
-            settings["checkpoint_steps"] = parse_steps(options["checkpoint_steps"])
-        settings.update(seed=options["seed"], device=options["device"], resume=options["resume"])
-        settings["checkpoint_steps"] = tuple(settings["checkpoint_steps"])
-        config = TrainConfig(**settings)
-        out = Path(options["out"] or REPO_ROOT / "var" / "checkpoints" / f"{cls.variant}-{preset}")
+            overrides["checkpoint_steps"] = parse_steps(options["checkpoint_steps"])
+        config = train_config(
+            cls.variant,
+            preset,
+            **overrides,
+            seed=options["seed"],
+            device=options["device"],
+            resume=options["resume"],
+        )
+        out = Path(options["out"] or var_dir() / "checkpoints" / f"{cls.variant}-{preset}")
         command = (
             f"python manage.py train {cls.variant} --preset {preset} --corpus {shlex.quote(options['corpus'])} "
             f"--steps {config.steps} --batch-size {config.batch_size} --seed {config.seed} "
@@ -76,44 +87,19 @@ class Command(BaseCommand):
         )
 
         torch.set_num_threads(options["threads"])
-        torch.manual_seed(config.seed)
-        model_config = cls.Config.preset(preset)
-        model = cls(model_config)
         try:
-            batches = cls.batches(
-                options["corpus"],
-                split="train",
-                batch_size=config.batch_size,
-                seed=config.seed,
-                config=model_config,
-            )
-            validation = list(
-                cls.batches(
-                    options["corpus"],
-                    split="validation",
-                    batch_size=config.batch_size,
-                    seed=config.seed,
-                    config=model_config,
-                )
-            )
-            result = train(
-                model,
-                batches,
-                validation_batches=lambda: validation,
+            result = train_variant(
+                cls.variant,
+                preset=preset,
+                corpus=options["corpus"],
                 config=config,
                 out=out,
+                command=command,
                 progress=not options["no_progress"],
-                extra={
-                    "preset": preset,
-                    "corpus": options["corpus"],
-                    "split": cls.split_rule,
-                    "seed": config.seed,
-                    "command": command,
-                },
             )
         except (CorpusError, CheckpointError, ValueError) as exc:
             raise CommandError(str(exc)) from None
-        parameters = sum(p.numel() for p in model.parameters())
+        parameters = sum(p.numel() for p in result.model.parameters())
         self.stdout.write(
             f"{cls.variant} ({preset}, {parameters:,} parameters): {result.steps} steps, "
             f"train loss {result.train_losses[-1]:.4f}, validation loss {result.final_validation_loss:.4f}"

@@ -16,7 +16,7 @@ from generation import selectors
 from generation.checkpoints import checkpoint_paths
 from generation.management.commands.generate_stimuli import build_set
 from generation.models import StimulusSet
-from generation.pretrained import PRETRAINED_DIR
+from generation.paths import PRETRAINED_DIR
 from generation.stimuli import SECONDS
 
 STUDY_SLUG = "demo"

@@ -8,6 +8,7 @@ import pytest
 import torch
 from django.core.management import CommandError, call_command
 
+from generation.datasets import batches_for
 from generation.music.corpus import Piece, save_corpus, split_of
 from generation.music.encoding import HOLD, parse_chord
 from generation.nets.base import build_model
@@ -49,7 +50,7 @@ def tiny_checkpoints(folder, corpus):
     for variant, steps in plan.items():
         torch.manual_seed(0)
         model = build_model(variant, "tiny")
-        batches = type(model).batches(corpus, split="train", batch_size=2, seed=0, config=model.config)
+        batches = batches_for(variant, corpus, split="train", batch_size=2, seed=0, config=model.config)
         config = TrainConfig(
             steps=max(steps), batch_size=2, checkpoint_steps=steps, device="cpu", validate_every=100
         )

@@ -1,0 +1,91 @@
+"""The one training recipe: a variant's preset -> its network and TrainConfig -> its batches -> the loop.
+
+    config = train_config("proposed", "small", steps=1000)
+    result = train_variant("proposed", preset="small", corpus="chorales", config=config,
+                           out=var_dir() / "checkpoints" / "proposed-small", command="...")
+
+Every caller trains this way: the `train` command and the experiments that train the step checkpoints
+they miss (generation/evaluation/experiments.py), so that every checkpoint's sidecar records the same
+fields (preset, corpus, split, seed, command) whoever made it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from generation.datasets import batches_for, split_rule_for
+from generation.nets.base import get_variant
+from generation.training import TrainConfig, TrainResult, train
+
+
+def train_config(variant: str, preset: str, **overrides: Any) -> TrainConfig:
+    """TrainConfig's defaults, then what the preset recommends (the variant's `Config.TRAINING`), then
+    `overrides` (TrainConfig fields)."""
+    cls = get_variant(variant)
+    settings = {**TrainConfig().to_dict(), **cls.Config.training_preset(preset), **overrides}
+    settings["checkpoint_steps"] = tuple(settings["checkpoint_steps"])
+    return TrainConfig(**settings)
+
+
+def train_variant(
+    variant: str,
+    *,
+    preset: str,
+    corpus: str,
+    config: TrainConfig,
+    out: Path,
+    command: str,
+    validate: bool = True,
+    progress: bool = True,
+) -> TrainResult:
+    """Build `variant` at `preset` (torch seeded with config.seed), train it on `corpus`, save it at `out`.
+
+    Args:
+        variant: a registered variant key.
+        preset: "tiny", "small" or "paper": the network's size.
+        corpus: what `generation.datasets.batches_for` reads ("chorales", "chorales:N", a folder, ...).
+        config: the loop's settings (see `train_config`); its seed seeds the init and the batches.
+        out: checkpoint stem (see `generation.training.train`).
+        command: how to make this checkpoint again, recorded in the sidecar.
+        validate: compute the validation loss on the corpus's validation split every
+            `config.validate_every` steps (its batches are made once, up front).
+        progress: show the loop's progress bar.
+
+    Raises:
+        UnknownVariantError: `variant` is not registered.
+        CorpusError, CheckpointError, ValueError: bad corpus, unusable checkpoint to resume, bad settings.
+    """
+    cls = get_variant(variant)
+    torch.manual_seed(config.seed)
+    model = cls(cls.Config.preset(preset))
+
+    def batches(split: str):
+        return batches_for(
+            cls.variant,
+            corpus,
+            split=split,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            config=model.config,
+        )
+
+    train_batches = batches("train")
+    validation = list(batches("validation")) if validate else None
+    return train(
+        model,
+        train_batches,
+        validation_batches=(lambda: validation) if validate else None,
+        config=config,
+        out=Path(out),
+        progress=progress,
+        extra={
+            "preset": preset,
+            "corpus": corpus,
+            "split": split_rule_for(cls.variant),
+            "seed": config.seed,
+            "command": command,
+        },
+    )

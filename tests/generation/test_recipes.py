@@ -1,0 +1,82 @@
+"""generation/recipes.py: the one training recipe that the train command and the experiments share."""
+
+import json
+
+import pytest
+import torch
+
+from generation.evaluation.experiments import Settings, step_checkpoints
+from generation.nets.bilstm import BiLSTMConfig
+from generation.recipes import train_config, train_variant
+from generation.training import TrainConfig
+from tests.generation.corpus_fixtures import corpus_dir, corpus_env, small_corpus  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("corpus_env", "one_torch_thread")
+
+
+def sidecar(path):
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+def test_train_config_is_defaults_then_preset_then_overrides():
+    config = train_config("bilstm", "small", steps=7, checkpoint_steps=[3])
+    preset = BiLSTMConfig.TRAINING["small"]
+    assert (
+        (config.batch_size, config.learning_rate, config.validate_every)
+        == (32, 1e-3, 200)
+        == (
+            preset["batch_size"],
+            preset["learning_rate"],
+            preset["validate_every"],
+        )
+    )
+    assert config.steps == 7 and config.checkpoint_steps == (3,)
+    assert config.grad_clip == TrainConfig().grad_clip  # untouched fields keep the loop's defaults
+
+
+def test_train_variant_seeds_the_network_and_records_how_it_was_made(tmp_path):
+    config = train_config("proposed", "tiny", steps=4, batch_size=4, validate_every=2, checkpoint_steps=())
+    first = train_variant(
+        "proposed",
+        preset="tiny",
+        corpus="chorales:10",
+        config=config,
+        out=tmp_path / "a",
+        command="x",
+        progress=False,
+    )
+    again = train_variant(
+        "proposed",
+        preset="tiny",
+        corpus="chorales:10",
+        config=config,
+        out=tmp_path / "b",
+        command="x",
+        progress=False,
+    )
+    assert first.train_losses == again.train_losses and len(first.train_losses) == 4
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values())
+    )
+    assert [step for step, _ in first.validation_losses] == [2, 4]
+    written = sidecar(first.path)
+    assert {k: written[k] for k in ("preset", "corpus", "seed", "command")} == {
+        "preset": "tiny",
+        "corpus": "chorales:10",
+        "seed": 0,
+        "command": "x",
+    }
+    assert written["split"].endswith("0 heldout, 1 validation, else train")
+
+
+def test_checkpoints_the_experiments_train_carry_the_split_too(tmp_path):
+    settings = Settings(
+        out=tmp_path, corpus="chorales:10", preset="tiny", checkpoint_dirs=(), log=lambda _: None
+    )
+    found = step_checkpoints("rnn", (2, 3), settings)
+    assert sorted(found) == [2, 3] and all(path.exists() for path in found.values())
+    written = sidecar(found[2])
+    assert written["steps"] == 2 and written["command"] == "evaluate" and written["preset"] == "tiny"
+    assert written["split"].endswith("0 heldout, 1 validation, else train")
+    assert written["losses"]["validation"] == []  # the experiments train without a validation pass
