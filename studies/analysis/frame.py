@@ -63,11 +63,16 @@ def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def condition_order(frame: pd.DataFrame) -> list[str]:
-    """Systems first (by name), then real music, then the low anchor: the order of the paper's Figure 7."""
+def condition_order(frame: pd.DataFrame, study_order: list[str] | None = None) -> list[str]:
+    """Systems first, then real music, then the low anchor: the order of the paper's Figure 7.
+
+    Within a role, conditions keep `study_order` (the study's own order, e.g. the proposed model
+    first); conditions it does not list, or all of them without it, follow by name.
+    """
     roles = frame.drop_duplicates("condition").set_index("condition")["role"]
     rank = {"system": 0, "reference": 1, "low_anchor": 2}
-    return sorted(roles.index, key=lambda c: (rank[roles[c]], c))
+    position = {c: i for i, c in enumerate(study_order or [])}
+    return sorted(roles.index, key=lambda c: (rank[roles[c]], position.get(c, len(position)), c))
 
 
 def scales_present(frame: pd.DataFrame) -> list[str]:

@@ -10,8 +10,7 @@ from scipy import stats
 from statsmodels.stats.power import TTestPower
 
 from .config import AnalysisConfig
-from .frame import condition_order, scales_present
-from .summary import listener_means
+from .summary import Cells, listener_cells
 
 PRECISION_COLUMNS = [
     "scale",
@@ -37,23 +36,21 @@ def listeners_for_width(sd: float, width: float, confidence: float) -> int:
     return n
 
 
-def precision(frame: pd.DataFrame, config: AnalysisConfig) -> pd.DataFrame:
+def precision(frame: pd.DataFrame, config: AnalysisConfig, cells: Cells | None = None) -> pd.DataFrame:
     """Per scale: the smallest paired difference detected with `config.power` at this panel size,
     and the listeners needed so that every condition's CI is at most `config.target_ci_width` wide.
 
     The detectable standardised effect dz comes from statsmodels' paired t-test power; it becomes
     points through the median SD of the paired listener-mean differences over condition pairs.
     """
+    if frame.empty:
+        return pd.DataFrame(columns=PRECISION_COLUMNS)
+    cells = cells or listener_cells(frame, config)
     rows = []
-    for scale in scales_present(frame):
-        means = listener_means(frame[frame["scale"] == scale])
-        wide = means.pivot(index="participant", columns="condition", values="mean")
+    for scale in cells.scales:
+        wide = cells.wide[scale].dropna(axis=1, how="all")
         n = int(wide.notna().sum().min())
-        diffs = [
-            (wide[a] - wide[b]).dropna().std(ddof=1)
-            for a, b in itertools.combinations(condition_order(frame), 2)
-            if a in wide and b in wide
-        ]
+        diffs = [(wide[a] - wide[b]).dropna().std(ddof=1) for a, b in itertools.combinations(wide.columns, 2)]
         sd_diff = float(np.nanmedian(diffs)) if diffs else np.nan
         dz = np.nan
         if n >= 3:
