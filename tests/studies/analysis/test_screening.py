@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from studies.analysis import AnalysisConfig, analyse
-from studies.analysis.screening import screen, zscore_per_listener
+from studies.analysis.screening import correlation_bar, screen, zscore_per_listener
 from tests.studies.analysis.panels import CLEAR_WINNER, FAST, NO_DIFFERENCE, panel
 
 
@@ -45,9 +45,46 @@ def test_no_difference_panel_excludes_nobody():
     frame = panel(NO_DIFFERENCE, listeners=16, seed=3)
     table = screen(frame, FAST)
     assert not table["excluded"].any()
-    assert table.attrs["correlation_applied"] is False
+    assert table.attrs["correlation_bar"] == -1.0
     result = analyse(frame, config=FAST)
-    assert any("Panel-correlation screening skipped" in n for n in result.notes)
+    assert any("criterion skipped: it excludes nobody" in n for n in result.notes)
+
+
+def test_straight_lining_one_scale_is_caught_even_when_the_others_vary():
+    frame = panel(CLEAR_WINNER, listeners=10, seed=7)
+    liar = (frame["participant"] == "p00004") & (frame["scale"] == "creativity")
+    frame.loc[liar, "rating"] = 4
+    table = screen(frame, FAST).set_index("participant")
+    pooled = frame[frame["participant"] == "p00004"]["rating"].var(ddof=0)
+    assert pooled > FAST.min_rating_variance  # pooled over scales it would pass
+    assert table.loc["p00004", "min_scale_variance"] == 0
+    assert table.loc["p00004", "flat_scales"] == "creativity"
+    assert "flat_responder" in table.loc["p00004", "reasons"].split(";")
+    assert table.index[table["excluded"]].tolist() == ["p00004"]
+
+
+def test_correlation_bar_rises_smoothly_with_the_panel_spread():
+    config = AnalysisConfig(min_panel_spread=0.25, full_panel_spread=0.5, min_panel_correlation=0.7)
+    assert correlation_bar(0.0, config) == correlation_bar(0.25, config) == -1.0
+    assert correlation_bar(0.252, config) == pytest.approx(-1 + 1.7 * 0.002 / 0.25)
+    assert correlation_bar(0.375, config) == pytest.approx(-0.15)
+    assert correlation_bar(0.5, config) == correlation_bar(2.0, config) == pytest.approx(0.7)
+    grid = [correlation_bar(s, config) for s in np.linspace(0, 1, 401)]
+    assert max(np.diff(grid)) < 0.02  # no step anywhere
+
+
+def test_no_cliff_at_the_spread_guard():
+    # A panel whose conditions barely differ: moving the guard just below its spread used to
+    # switch the full 0.7 bar on and exclude a third of honest listeners.
+    frame = panel({"a": ("system", 3.3), "b": ("system", 3.5), "c": ("system", 3.7), "r": ("reference", 3.9)},
+                  listeners=24, seed=8)  # fmt: skip
+    spread = screen(frame, FAST).attrs["panel_spread"]
+    at = screen(frame, AnalysisConfig(fit_models=False, min_panel_spread=spread))
+    above = screen(frame, AnalysisConfig(fit_models=False, min_panel_spread=spread - 0.002))
+    assert at["excluded"].sum() == 0
+    assert above["excluded"].sum() <= 1
+    strict = screen(frame, AnalysisConfig(fit_models=False, min_panel_spread=0, full_panel_spread=0))
+    assert strict["excluded"].sum() > above["excluded"].sum() + 3  # what the old cliff did
 
 
 def test_thresholds_are_configurable():
