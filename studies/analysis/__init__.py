@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .config import AnalysisConfig
+from .flow import condition_flow, participant_flow
 from .frame import validate_frame
 from .precision import precision
 from .reliability import agreement
 from .screening import screen, zscore_per_listener
 from .significance import significance
-from .summary import headline, summarise
+from .summary import headline, listener_cells, summarise
 
 __all__ = ["AnalysisConfig", "AnalysisResult", "analyse", "live_summary"]
 
@@ -33,11 +35,14 @@ class AnalysisResult:
     config: AnalysisConfig
     ratings: pd.DataFrame  # the validated long-format input
     listeners: pd.DataFrame  # one row per listener: screening statistics, excluded, reasons
-    summary: pd.DataFrame  # variant x scale x condition: listeners, ratings, MOS, SD, median, CIs
+    summary: pd.DataFrame  # variant x scale x condition: listeners, MOS (mean of listener means), CIs
     headline: pd.DataFrame  # the paper's figures: advantage over second best, gap to real music
     tests: pd.DataFrame  # Friedman, Wilcoxon (Holm), mixed and ordinal models
     reliability: pd.DataFrame  # Krippendorff's alpha per scale and variant
     precision: pd.DataFrame  # detectable difference and listeners needed, screened panel
+    flow: pd.DataFrame  # participant flow, CONSORT style: stage, listeners, detail
+    condition_flow: pd.DataFrame  # per condition: with ratings, excluded, analysed
+    order: list[str] = field(default_factory=list)  # conditions in report order
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -54,13 +59,23 @@ def _tagged(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out[["variant", *[c for c in out.columns if c != "variant"]]]
 
 
-def analyse(frame: pd.DataFrame, *, config: AnalysisConfig | None = None) -> AnalysisResult:
-    """Run every analysis of issue 7 on a long-format ratings frame.
+def analyse(
+    frame: pd.DataFrame,
+    *,
+    config: AnalysisConfig | None = None,
+    participants: pd.DataFrame | None = None,
+    study_order: list[str] | None = None,
+) -> AnalysisResult:
+    """Run every analysis on a long-format ratings frame.
 
     Args:
         frame: one row per participant x trial x scale (see `frame.COLUMNS`); practice trials
             already removed.
         config: thresholds and settings; defaults follow P.808 / P.800.2.
+        participants: one row per participant who joined (see `flow.PARTICIPANT_COLUMNS`), for
+            the participant flow; None starts the flow at the listeners with ratings.
+        study_order: the study's conditions in its own order (systems keep it, then real music,
+            then the low anchor); None sorts systems by name.
 
     Returns:
         An AnalysisResult; robustness models that fail or do not converge are noted in
@@ -76,27 +91,37 @@ def analyse(frame: pd.DataFrame, *, config: AnalysisConfig | None = None) -> Ana
         notes.append(
             f"{int(listeners['excluded'].sum())} of {len(listeners)} listeners excluded by screening."
         )
-        if not listeners.attrs.get("correlation_applied", True):
+        bar, spread = listeners.attrs["correlation_bar"], listeners.attrs["panel_spread"]
+        if bar < config.min_panel_correlation:
             notes.append(
-                f"Panel-correlation screening skipped: the panel's condition means spread only "
-                f"{listeners.attrs['panel_spread']:.2f} points (threshold {config.min_panel_spread})."
+                f"Panel-correlation bar lowered to {bar:.2f}"
+                f"{' (criterion skipped: it excludes nobody)' if bar <= -1 else ''}: the panel's "
+                f"condition means spread only {spread:.2f} points (full bar {config.min_panel_correlation} "
+                f"from a spread of {config.full_panel_spread}, none up to {config.min_panel_spread})."
             )
     z = zscore_per_listener(screened).drop(columns="rating").rename(columns={"z": "rating"})
     variants = {"screened": screened, "all": ratings}
-    summary = _tagged(
-        {v: summarise(f, config) for v, f in variants.items()} | {"screened_z": summarise(z, config)}
-    )
-    head = _tagged({v: headline(f, summary[summary["variant"] == v], config) for v, f in variants.items()})
+    cells = {v: listener_cells(f, config, study_order=study_order) for v, f in variants.items()}
+    z_cells = listener_cells(z, config, study_order=study_order)
+    summaries = {v: summarise(f, config, cells=cells[v]) for v, f in variants.items()}
+    summary = _tagged(summaries | {"screened_z": summarise(z, config, cells=z_cells)})
+    head = _tagged({v: headline(f, summaries[v], config, cells=cells[v]) for v, f in variants.items()})
     tests = _tagged(
         {
-            "screened": significance(screened, config, models=config.fit_models),
-            "all": significance(ratings, config, models=False),
+            "screened": significance(screened, config, models=config.fit_models, cells=cells["screened"]),
+            "all": significance(ratings, config, models=False, cells=cells["all"]),
         }
     )
-    failed = tests[tests["note"].str.contains("did not converge|Error", regex=True, na=False)]
-    for _, row in failed.drop_duplicates(["scale", "test"]).iterrows():
+    failed = tests[tests["note"].str.contains("did not converge|skipped: (?!.*rated)", regex=True, na=False)]
+    for _, row in (
+        failed[failed["test"].isin(["mixedlm", "ordinal_logit"])]
+        .drop_duplicates(["scale", "test"])
+        .iterrows()
+    ):
         notes.append(f"{row['test']} ({row['scale']}): {row['note']}")
+    notes.extend(_basis_notes(summaries["screened"]))
     reliability = _tagged({v: agreement(f) for v, f in variants.items()})
+    order = cells["all"].order
     return AnalysisResult(
         config=config,
         ratings=ratings,
@@ -105,19 +130,42 @@ def analyse(frame: pd.DataFrame, *, config: AnalysisConfig | None = None) -> Ana
         headline=head,
         tests=tests,
         reliability=reliability,
-        precision=precision(screened, config),
+        precision=precision(screened, config, cells=cells["screened"]),
+        flow=participant_flow(participants, ratings, listeners),
+        condition_flow=condition_flow(ratings, listeners, order),
+        order=order,
         notes=notes,
     )
 
 
-def live_summary(frame: pd.DataFrame, *, config: AnalysisConfig | None = None) -> dict:
-    """What the study page shows while the study runs: screening counts and the screened MOS table.
+def _basis_notes(summary: pd.DataFrame) -> list[str]:
+    """Say where the MOS (mean of listener means) and the plain mean of all ratings part ways."""
+    if summary.empty:
+        return []
+    gap = (summary["mos"] - summary["raw_mean"]).abs()
+    if not (gap > 0.005).any():
+        return []
+    worst = summary.loc[gap.idxmax()]
+    return [
+        "Some listeners rated some conditions more often than others (missing trials), so the MOS "
+        "(mean of listener means, the estimate every interval is built around) and the raw mean of "
+        f"all ratings differ, by up to {float(np.max(gap)):.3f} points ({worst['scale']}, "
+        f"{worst['condition']}). Headline figures use the listeners who rated both conditions."
+    ]
+
+
+def live_summary(
+    frame: pd.DataFrame, *, config: AnalysisConfig | None = None, participants: pd.DataFrame | None = None
+) -> dict:
+    """What the study page shows while the study runs: screening counts, the screened MOS table
+    and the participant flow.
 
     Cheap (no models, no tests): screening plus per condition x scale descriptives.
 
     Returns:
         {"listeners", "excluded", "ratings", "rows": [{scale, condition, role, listeners, ratings,
-        mos, ci_low, ci_high}, ...]} with floats rounded to 3 decimals (NaN -> None).
+        mos, ci_low, ci_high}, ...], "flow": [{stage, listeners, detail}, ...], "summary"} with
+        floats rounded to 3 decimals (NaN -> None).
     """
     config = config or AnalysisConfig()
     ratings = validate_frame(frame)
@@ -131,5 +179,6 @@ def live_summary(frame: pd.DataFrame, *, config: AnalysisConfig | None = None) -
         "excluded": len(excluded),
         "ratings": len(ratings),
         "rows": rows.to_dict(orient="records"),
+        "flow": participant_flow(participants, ratings, listeners).to_dict(orient="records"),
         "summary": table,
     }

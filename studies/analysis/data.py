@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from studies.models import SCALES, Rating, Study
+from studies.models import SCALES, Participant, Rating, Study
 
 from .config import AnalysisConfig
 from .frame import COLUMNS, empty_frame
@@ -71,6 +71,24 @@ def ratings_frame(study: Study) -> pd.DataFrame:
     long = long.sort_values(["participant", "group", "position", "scale"]).reset_index(drop=True)
     long["scale"] = long["scale"].astype(str)
     return long.loc[:, list(COLUMNS)]
+
+
+def participants_frame(study: Study) -> pd.DataFrame:
+    """One row per participant who joined, under the same pseudonym as in the ratings frame:
+    status (studies.models.Participant.Status), volume_checked, headphone_passed. For the flow."""
+    rows = Participant.objects.filter(study=study).values_list(
+        "pk", "status", "volume_checked", "headphone_passed"
+    )
+    frame = pd.DataFrame.from_records(
+        list(rows), columns=["pk", "status", "volume_checked", "headphone_passed"]
+    )
+    frame.insert(0, "participant", frame["pk"].map(lambda pk: f"P{pk:04d}"))
+    return frame.drop(columns="pk")
+
+
+def study_conditions(study: Study) -> list[str]:
+    """The study's conditions in its own order (the order they were created in)."""
+    return list(study.conditions.order_by("id").values_list("name", flat=True))
 
 
 def study_config(study: Study, overrides: dict | None = None) -> AnalysisConfig:

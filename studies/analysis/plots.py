@@ -6,6 +6,7 @@ Matplotlib's object API with the Agg canvas only: no pyplot state, safe in web w
 from __future__ import annotations
 
 import io
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -20,10 +21,12 @@ MAX_LISTENERS_DRAWN = 60  # above this, one bar per listener is unreadable: show
 
 
 def mos_bar_chart(summary: pd.DataFrame, title: str = "Mean opinion score per condition (95 % CI)") -> Figure:
-    """Grouped bars: one group per scale, one bar per condition at its MOS, error bars = t CI.
+    """Grouped bars: one group per scale, one bar per condition at its MOS (the mean of listener
+    means), error bars = the t CI around it, and the number of listeners under each bar.
 
-    Bars are drawn in `summary` order (systems, real music, low anchor); each bar carries its
-    condition as `gid` ("scale|condition") so tests and the report can find it.
+    Bars are drawn in `summary` order (systems in the study's order, real music, low anchor); each
+    bar carries its condition as `gid` ("scale|condition"), each n label "n|scale|condition", so
+    tests and the report can find them.
     """
     fig = Figure(figsize=(8, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
@@ -39,17 +42,26 @@ def mos_bar_chart(summary: pd.DataFrame, title: str = "Mean opinion score per co
         x = np.arange(len(scales)) - 0.4 + width * (c_i + 0.5)
         mos = cells["mos"].to_numpy(dtype=float)
         err = np.vstack(
-            [
-                cells["listener_mean"].to_numpy(dtype=float) - cells["ci_low"].to_numpy(dtype=float),
-                cells["ci_high"].to_numpy(dtype=float) - cells["listener_mean"].to_numpy(dtype=float),
-            ]
+            [mos - cells["ci_low"].to_numpy(dtype=float), cells["ci_high"].to_numpy(dtype=float) - mos]
         )
         bars = ax.bar(x, mos, width, label=condition, color=colour, edgecolor="black", linewidth=0.5)
-        for bar, scale in zip(bars, scales, strict=True):
+        for bar, scale, n in zip(bars, scales, cells["listeners"], strict=True):
             bar.set_gid(f"{scale}|{condition}")
+            if pd.notna(n):
+                label = ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    1.05,
+                    f"n={int(n)}",
+                    ha="center",
+                    va="bottom",
+                    rotation=90,
+                    fontsize=6.5,
+                    color="white" if roles[condition] == "reference" else "black",
+                )
+                label.set_gid(f"n|{scale}|{condition}")
         ax.errorbar(
             x,
-            cells["listener_mean"].to_numpy(dtype=float),
+            mos,
             yerr=np.nan_to_num(err),
             fmt="none",
             ecolor="black",
@@ -59,7 +71,7 @@ def mos_bar_chart(summary: pd.DataFrame, title: str = "Mean opinion score per co
         )
     ax.set_xticks(np.arange(len(scales)), [s.capitalize() for s in scales])
     ax.set_ylim(1, 5.2)
-    ax.set_ylabel("Rating (1-5)")
+    ax.set_ylabel("Rating (1-5): mean of listener means")
     ax.set_title(title)
     ax.legend(
         ncols=min(len(conditions), 6), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.08)
@@ -80,6 +92,7 @@ def listener_distribution_chart(frame: pd.DataFrame, listeners: pd.DataFrame) ->
     counts = counts.reindex(columns=[1, 2, 3, 4, 5], fill_value=0.0)
     order = frame.groupby("participant")["rating"].mean().sort_values().index
     counts = counts.loc[order]
+    title = f"How each listener used the scale: n = {len(counts)} listeners, {len(excluded)} excluded"
     if len(counts) <= MAX_LISTENERS_DRAWN:
         fig = Figure(figsize=(8, max(2.5, 0.22 * len(counts) + 1.2)), layout="constrained")
         FigureCanvasAgg(fig)
@@ -100,6 +113,7 @@ def listener_distribution_chart(frame: pd.DataFrame, listeners: pd.DataFrame) ->
         ax.set_xlim(0, 1)
         ax.set_xlabel("Share of the listener's ratings (red names: excluded)")
         ax.legend(title="rating", ncols=5, fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0))
+        fig.suptitle(title, fontsize="medium")
         return fig
     stats = frame.groupby("participant")["rating"].agg(["mean", "std"])
     kept = ~stats.index.isin(excluded)
@@ -115,6 +129,50 @@ def listener_distribution_chart(frame: pd.DataFrame, listeners: pd.DataFrame) ->
         ax.set_xlabel(label)
         ax.set_ylabel("listeners")
         ax.legend(fontsize="small")
+    fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+def flow_chart(flow: pd.DataFrame, by_condition: pd.DataFrame) -> Figure:
+    """The participant flow as a CONSORT-style diagram: the main stages top to bottom, each
+    drop-out in a box to the right of the arrow it leaves, the analysed n per condition last.
+
+    Each stage's text carries the stage as `gid` ("flow|<stage>") and its count.
+    """
+    height = 0.9 * (~flow["stage"].str.startswith("-")).sum() + 0.5 * flow["stage"].str.startswith("-").sum()
+    fig = Figure(figsize=(8, 0.75 * height + 1.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    main_box = {"boxstyle": "round,pad=0.35", "facecolor": "#f2f6fb", "edgecolor": "#4d6e99"}
+    side_box = {"boxstyle": "round,pad=0.3", "facecolor": "#fdf3e7", "edgecolor": "#b07a2a"}
+    y, previous = 0.0, None
+    for stage in flow.itertuples():
+        if stage.stage.startswith("-"):
+            text = f"{stage.stage[2:]}: {stage.listeners}"
+            if stage.detail:
+                text += "\n" + "\n".join(textwrap.wrap(stage.detail, 64))
+            label = ax.text(4.6, y + 0.45, text, fontsize=7, va="center", ha="left", bbox=side_box)
+            ax.annotate("", xy=(4.5, y + 0.45), xytext=(2.3, y + 0.45), arrowprops={"arrowstyle": "->"})
+            y -= 0.25 * (text.count("\n") + 1)
+        else:
+            if previous is not None:
+                ax.annotate(
+                    "", xy=(2.3, y + 0.3), xytext=(2.3, previous - 0.3), arrowprops={"arrowstyle": "->"}
+                )
+            text = f"{stage.stage}\nn = {stage.listeners}"
+            label = ax.text(2.3, y, text, fontsize=8.5, ha="center", va="center", bbox=main_box)
+            previous = y
+            y -= 0.9
+        label.set_gid(f"flow|{stage.stage.lstrip('- ')}")
+    if len(by_condition):
+        per = ", ".join(f"{r.condition} {r.analysed}" for r in by_condition.itertuples())
+        wrapped = "\n".join(textwrap.wrap(f"analysed per condition: {per}", 90))
+        ax.text(0.0, y + 0.3, wrapped, fontsize=7.5, ha="left", va="top")
+        y -= 0.3 * (wrapped.count("\n") + 1)
+    ax.set_xlim(0, 10)
+    ax.set_ylim(y, 0.7)
+    ax.set_title("Participant flow", fontsize="medium")
     return fig
 
 

@@ -88,15 +88,23 @@ def test_staff_download_holds_everything_and_no_identifiers(rated_study, client)
     client.force_login(UserFactory(username="admin", is_staff=True))
     archive = _zip_of(client.get(f"/researcher/studies/{study.slug}/export.zip"))
     names = set(archive.namelist())
-    expected = {
-        "ratings.csv",
-        "summary.csv",
-        "headline.csv",
-        "tests.csv",
-        "exclusions.csv",
-        "reliability.csv",
-        "precision.csv",
+    sheets = {
+        "ratings",
+        "flow",
+        "flow_by_condition",
+        "summary",
+        "headline",
+        "paper_comparison",
+        "tests",
+        "exclusions",
+        "screening_criteria",
+        "reliability",
+        "precision",
+    }
+    expected = {f"{name}.csv" for name in sheets} | {
         "analysis.xlsx",
+        "figures/flow.png",
+        "figures/flow.svg",
         "report.html",
         "config.json",
         "figures/mos_screened.png",
@@ -119,17 +127,42 @@ def test_staff_download_holds_everything_and_no_identifiers(rated_study, client)
     assert screened.set_index("condition")["mos"].to_dict() == pytest.approx(
         {c: float(v) for c, v in PLANTED.items()}
     )
-    assert set(pd.read_excel(io.BytesIO(archive.read("analysis.xlsx")), sheet_name=None)) == {
-        "ratings",
-        "summary",
-        "headline",
-        "tests",
-        "exclusions",
-        "reliability",
-        "precision",
-    }
+    assert set(pd.read_excel(io.BytesIO(archive.read("analysis.xlsx")), sheet_name=None)) == sheets
+    # The study's order (conditions as created: cond0-2 systems, cond3 real, cond4 anchor).
+    assert screened["condition"].tolist() == ["cond0", "cond1", "cond2", "cond3", "cond4"]
     report = archive.read("report.html").decode()
-    assert "Headline figures" in report and "figures/mos_screened.svg" in report and flat in report
+    # Self-contained: every figure inline, nothing fetched from beside the file.
+    assert report.count("<svg") == 4 and 'src="figures/' not in report and "<img" not in report
+    assert flat in report and "straight-lined a scale" in report
+    assert "4.35" in report and "26.45 %" in report and "&lt; 0.5" in report  # the paper's column
+    assert "correction runs within each scale" in report and "complete cases: 5 of 5" in report
+
+
+def test_participant_flow_counts_every_stage(rated_study, client):
+    study, participants = rated_study
+    left = ParticipantFactory(study=study, prolific_pid="LEFT")
+    deaf = ParticipantFactory(study=study, prolific_pid="DEAF")
+    Participant.objects.filter(pk=left.pk).update(status=Participant.Status.ABANDONED)
+    Participant.objects.filter(pk=deaf.pk).update(
+        status=Participant.Status.SCREENED_OUT, volume_checked=True, headphone_passed=False
+    )
+    client.force_login(UserFactory(username="admin", is_staff=True))
+    archive = _zip_of(client.get(f"/researcher/studies/{study.slug}/export.zip"))
+    flow = pd.read_csv(archive.open("flow.csv")).set_index("stage")["listeners"].to_dict()
+    assert flow == {
+        "joined (consented)": 8,
+        "- left before the volume check": 1,
+        "- screened out at the headphone check": 1,
+        "- abandoned before rating a clip": 0,
+        "- still in progress, no rating yet": 0,
+        "rated at least one clip": 6,
+        "- excluded by screening": 1,
+        "analysed": 5,
+    }
+    per_condition = pd.read_csv(archive.open("flow_by_condition.csv"))
+    assert per_condition["analysed"].tolist() == [5] * 5
+    assert (per_condition["ratings_analysed"] == 5 * 3 * 3).all()  # 3 clips each, 3 scales
+    assert "Participant flow" in archive.read("report.html").decode()
 
 
 @pytest.mark.parametrize("who", ["anonymous", "volunteer-like", "researcher-owner"])
@@ -146,7 +179,7 @@ def test_non_staff_get_403(rated_study, client, who):
 def test_api_download_and_unknown_study(rated_study, client):
     study, _ = rated_study
     client.force_login(UserFactory(username="admin", is_staff=True))
-    archive = _zip_of(client.get(reverse("analysis:api-export", kwargs={"slug": study.slug})))
+    archive = _zip_of(client.get(reverse("analysis-api:export", kwargs={"slug": study.slug})))
     assert "report.html" in archive.namelist()
     assert client.get("/api/studies/nope/analysis/export.zip").status_code == 404
 
