@@ -244,3 +244,24 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"rating of {self.trial}"
+
+
+class Exposure(models.Model):
+    """How many seats hold one (condition, item) pair: `services.exposure_counts` kept up to date.
+
+    The join reads these rows instead of counting every earlier trial of the study, so a join costs
+    the same for the thousandth volunteer as for the first; it adds one to each pair it assigns in
+    the same transaction, and releasing a seat (abandoned, screened out) takes its unrated pairs
+    off again. `services.exposure_counts_stored` reads them; a recount must always agree.
+    """
+
+    condition = models.ForeignKey(Condition, on_delete=models.CASCADE, related_name="exposures")
+    item_key = models.CharField(max_length=200)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["condition", "item_key"]
+        constraints = [models.UniqueConstraint(fields=["condition", "item_key"], name="exposure_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.condition}: {self.item_key} x {self.count}"

@@ -15,11 +15,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.audio import AudioError, mp3_format
-from generation.models import StimulusSet
+from generation.models import Stimulus, StimulusSet
 from studies import design
 from studies.analysis.config import AnalysisConfig
 from studies.models import (
@@ -27,6 +27,7 @@ from studies.models import (
     RATING_MIN,
     SCALES,
     Condition,
+    Exposure,
     Participant,
     Rating,
     Study,
@@ -182,9 +183,9 @@ def analysis_options_clean(options: Any) -> dict[str, Any]:
         raise StudyError(str(error)) from error
 
 
-def _full_clean(instance, exclude=None) -> None:
+def _full_clean(instance, exclude=None, **checks) -> None:
     try:
-        instance.full_clean(exclude=exclude)
+        instance.full_clean(exclude=exclude, **checks)
     except ValidationError as error:
         raise StudyError(error.message_dict if hasattr(error, "error_dict") else error.messages) from error
 
@@ -288,6 +289,7 @@ def study_open(*, study: Study) -> Study:
     study.opened_at = study.opened_at or timezone.now()
     study.closed_at = None
     study.save(update_fields=["status", "opened_at", "closed_at"])
+    _exposure_rows(study, [c.pk for c in conditions], sorted(first))
     return study
 
 
@@ -309,13 +311,21 @@ def release_abandoned_seats(*, study: Study, now=None) -> int:
     """Mark sessions idle longer than the study's seat timeout as abandoned; return how many.
 
     Their unrated trials stop counting as exposure (see exposure_counts), so the next volunteer
-    gets those clips. Call it inside the transaction that holds the study's row lock.
+    gets those clips. Call it inside the transaction that holds the study's row lock. The stale
+    participants' rows are locked before their status changes, so a rating they are submitting
+    right now either lands first (and keeps counting) or is refused as expired.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=study.seat_timeout_minutes)
-    return Participant.objects.filter(
-        study=study, status__in=Participant.LIVE_STATUSES, last_seen_at__lt=cutoff
-    ).update(status=Participant.Status.ABANDONED)
+    stale = list(
+        Participant.objects.select_for_update()
+        .filter(study=study, status__in=Participant.LIVE_STATUSES, last_seen_at__lt=cutoff)
+        .values_list("pk", flat=True)
+    )
+    if stale:
+        Participant.objects.filter(pk__in=stale).update(status=Participant.Status.ABANDONED)
+        _exposure_release(study, stale)
+    return len(stale)
 
 
 def exposure_counts(*, study: Study) -> Counter:
@@ -332,6 +342,62 @@ def exposure_counts(*, study: Study) -> Counter:
         (condition_id, item)
         for condition_id, item in trials.values_list("condition_id", "stimulus__item_key")
     )
+
+
+def exposure_counts_stored(*, study: Study) -> Counter:
+    """exposure_counts as the joins keep it (studies.models.Exposure): one row per pair, no recount."""
+    return Counter(
+        {
+            (condition_id, item): n
+            for condition_id, item, n in Exposure.objects.filter(condition__study=study).values_list(
+                "condition_id", "item_key", "count"
+            )
+            if n
+        }
+    )
+
+
+def _exposure_rows(study: Study, conditions: list[int], items: list[str]) -> dict[tuple[int, str], Exposure]:
+    """The study's Exposure rows, locked in primary-key order; (re)built from a recount if any
+    pair is missing (a study opened before the rows existed). Call it holding the study's lock.
+
+    Every writer of these rows locks them in primary-key order, so joins and releases never deadlock.
+    """
+    rows = {
+        (row.condition_id, row.item_key): row
+        for row in Exposure.objects.select_for_update().filter(condition__study=study).order_by("pk")
+    }
+    wanted = {(c, i) for c in conditions for i in items}
+    if wanted - set(rows):
+        recount = exposure_counts(study=study)
+        Exposure.objects.filter(condition__study=study).delete()
+        built = Exposure.objects.bulk_create(
+            [Exposure(condition_id=c, item_key=i, count=recount.get((c, i), 0)) for c, i in sorted(wanted)]
+        )
+        rows = {(row.condition_id, row.item_key): row for row in built}
+    return rows
+
+
+def _exposure_add(rows: dict[tuple[int, str], Exposure], pairs: Counter, sign: int) -> None:
+    """Add (sign=1) or take off (sign=-1) `pairs` from locked rows: one UPDATE per distinct amount."""
+    by_amount: dict[int, list[int]] = {}
+    for pair, n in pairs.items():
+        if n and pair in rows:
+            by_amount.setdefault(n, []).append(rows[pair].pk)
+    for n, pks in by_amount.items():
+        Exposure.objects.filter(pk__in=pks).update(count=F("count") + sign * n)
+
+
+def _exposure_release(study: Study, participant_ids: list[int]) -> None:
+    """Seats that ended before rating everything give their unrated pairs back."""
+    released = Counter(
+        Trial.objects.filter(
+            participant_id__in=participant_ids, is_practice=False, rating__isnull=True
+        ).values_list("condition_id", "stimulus__item_key")
+    )
+    if released:
+        rows = Exposure.objects.select_for_update().filter(condition__study=study).order_by("pk")
+        _exposure_add({(r.condition_id, r.item_key): r for r in rows}, released, -1)
 
 
 def _check_open(study: Study) -> None:
@@ -354,9 +420,11 @@ def participant_join(
     """A volunteer consents: create their session and its balanced G x M trials.
 
     Locking: the study row is locked (`select_for_update`) for the whole transaction, so joins
-    of one study are serialised: each join sees every earlier join's trials when it counts
-    exposures, which is what keeps the (condition, item) counts within one of each other when
-    many volunteers arrive at once. On SQLite the IMMEDIATE transaction mode serialises writers.
+    of one study are serialised: each join reads the exposure counts every earlier join left
+    (studies.models.Exposure, updated in the same transaction as the trials), which is what keeps
+    the (condition, item) counts within one of each other when many volunteers arrive at once.
+    The counts are kept, not recounted, so the thousandth join costs what the first did.
+    On SQLite the IMMEDIATE transaction mode serialises writers.
 
     A PROLIFIC_PID that already joined gets the same participant back (resume), unchanged.
 
@@ -385,19 +453,29 @@ def participant_join(
             if taken >= study.target_participants:
                 raise StudyFull("This study has all the participants it needs. Thank you for your interest!")
 
-        conditions = list(study.conditions.select_related("stimulus_set"))
-        stimuli = {(c.pk, s.item_key): s for c in conditions for s in c.stimulus_set.stimuli.all()}
-        items = study_items(study=study)
+        conditions = list(study.conditions.values_list("pk", flat=True))
+        stimuli = {
+            (condition_id, item): stimulus_id
+            for condition_id, item, stimulus_id in Stimulus.objects.filter(
+                stimulus_set__conditions__study=study
+            ).values_list("stimulus_set__conditions__id", "item_key", "pk")
+        }
+        items = sorted(
+            set.intersection(*({i for c, i in stimuli if c == condition} for condition in conditions))
+            if conditions
+            else set()
+        )
         ordinal = Participant.objects.filter(study=study).count()
         seed = design.participant_seed(study.seed, ordinal)
+        exposure = _exposure_rows(study, conditions, items)
         try:
             assignment = design.assign(
-                conditions=[c.pk for c in conditions],
+                conditions=conditions,
                 items=items,
                 groups=study.groups,
                 clips_per_group=study.clips_per_group,
                 seed=seed,
-                exposure=exposure_counts(study=study),
+                exposure={pair: row.count for pair, row in exposure.items()},
                 practice=study.practice,
             )
         except design.DesignError as error:
@@ -417,16 +495,17 @@ def participant_join(
             assignment_seed=seed,
             last_seen_at=now,
         )
-        _full_clean(participant, exclude=["study"])
+        # The fields only: the token is random and the database enforces the unique constraints,
+        # so their checks would be two more queries on every join for nothing.
+        _full_clean(participant, exclude=["study"], validate_unique=False, validate_constraints=False)
         participant.save()
-        by_pk = {c.pk: c for c in conditions}
         trials = [
             Trial(
                 participant=participant,
                 group=g,
                 position=p,
-                stimulus=stimuli[(slot.condition, slot.item)],
-                condition=by_pk[slot.condition],
+                stimulus_id=stimuli[(slot.condition, slot.item)],
+                condition_id=slot.condition,
             )
             for g, group in enumerate(assignment.groups, start=1)
             for p, slot in enumerate(group, start=1)
@@ -439,18 +518,21 @@ def participant_join(
                     group=0,
                     position=0,
                     is_practice=True,
-                    stimulus=stimuli[(slot.condition, slot.item)],
-                    condition=by_pk[slot.condition],
+                    stimulus_id=stimuli[(slot.condition, slot.item)],
+                    condition_id=slot.condition,
                 )
             )
         Trial.objects.bulk_create(trials)
+        _exposure_add(exposure, Counter((slot.condition, slot.item) for slot in assignment.slots), 1)
         return participant
 
 
 def _lock_participant(participant: Participant) -> Participant:
     """Reload the participant with its row locked: one volunteer's writes queue up, in one order
     (participant, then trial) everywhere, so they can never deadlock."""
-    return Participant.objects.select_related("study").select_for_update().get(pk=participant.pk)
+    # of=("self",): lock the participant only; a plain FOR UPDATE would lock the joined study row
+    # too and queue every volunteer's writes (and the joins) behind each other.
+    return Participant.objects.select_related("study").select_for_update(of=("self",)).get(pk=participant.pk)
 
 
 def _check_live(participant: Participant) -> None:
@@ -494,6 +576,8 @@ def participant_record_headphone_check(*, participant: Participant, correct: int
     participant.save(
         update_fields=["headphone_correct", "headphone_total", "headphone_passed", "status", "last_seen_at"]
     )
+    if not passed:
+        _exposure_release(participant.study, [participant.pk])
     return passed
 
 
@@ -511,10 +595,11 @@ def participant_record_volume_check(*, participant: Participant) -> Participant:
     return participant
 
 
-def _trial_of(participant: Participant, public_id: str, *, lock: bool) -> Trial:
-    queryset = Trial.objects.select_related("stimulus")
+def _trial_of(participant: Participant, public_id: str, *, lock: bool, with_rating: bool = False) -> Trial:
+    queryset = Trial.objects.select_related("stimulus", *(["rating"] if with_rating else []))
     if lock:
-        queryset = queryset.select_for_update()
+        # The trial row only: locking the joined stimulus would queue everyone hearing that clip.
+        queryset = queryset.select_for_update(of=("self",))
     trial = queryset.filter(participant=participant, public_id=str(public_id)).first()
     if trial is None:
         # Same answer for a wrong id and another volunteer's id: nothing to learn by guessing.
@@ -549,9 +634,22 @@ def trial_record_play(
             entry["position_s"] = round(float(position_s), 3)
         trial.play_events = [*trial.play_events, entry]
     trial.save(update_fields=["plays", "first_played_at", "ended_at", "play_events"])
-    participant.last_seen_at = now
-    participant.save(update_fields=["last_seen_at"])
+    _touch(participant, now)
     return trial
+
+
+# last_seen_at only decides when a seat is abandoned (the study's seat timeout, minutes), so a
+# request within this much of the last write skips the UPDATE (a tenth of the timeout, if less):
+# most events and ratings then write only their own trial's row.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def _touch(participant: Participant, now) -> None:
+    """Record that the (locked) participant was active, at most once per LAST_SEEN_RESOLUTION."""
+    resolution = min(LAST_SEEN_RESOLUTION, timedelta(minutes=participant.study.seat_timeout_minutes) / 10)
+    if now - participant.last_seen_at >= resolution:
+        participant.last_seen_at = now
+        participant.save(update_fields=["last_seen_at"])
 
 
 def _scale_value(name: str, value) -> int:
@@ -599,8 +697,8 @@ def rating_submit(
 
 def _rating_submit(participant, public_id, naturalness, creativity, musicality) -> Rating:
     participant = _lock_participant(participant)
-    trial = _trial_of(participant, public_id, lock=True)
-    existing = Rating.objects.filter(trial=trial).first()
+    trial = _trial_of(participant, public_id, lock=True, with_rating=True)
+    existing = getattr(trial, "rating", None)
     if existing is not None:
         return existing
     _check_live(participant)
@@ -616,10 +714,10 @@ def _rating_submit(participant, public_id, naturalness, creativity, musicality) 
     if listened + LISTEN_TOLERANCE_S < trial.stimulus.duration_s:
         raise ListenIncomplete("Please listen to the whole clip before rating it.")
     rating = Rating(trial=trial, listen_time_s=round(listened, 3), plays=trial.plays, **values)
-    rating.full_clean(exclude=["trial"], validate_unique=False)
+    # Field validators only: the 1-5 check constraints are the database's (three queries otherwise).
+    rating.full_clean(exclude=["trial"], validate_unique=False, validate_constraints=False)
     rating.save()
-    participant.last_seen_at = now
-    participant.save(update_fields=["last_seen_at"])
+    _touch(participant, now)
     return rating
 
 

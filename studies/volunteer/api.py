@@ -23,10 +23,10 @@ from rest_framework.views import APIView
 
 from docbgm_site.api_errors import Conflict
 from studies import selectors, services
-from studies.models import Participant, Study
+from studies.models import Participant
 from studies.volunteer import headphones
 from studies.volunteer.messages import translate
-from studies.volunteer.selectors import session_participant
+from studies.volunteer.selectors import session_participant_in
 from studies.volunteer.views import HUGGINS_SESSION_KEY
 
 
@@ -35,10 +35,7 @@ class ParticipantSessionAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         slug = request.parser_context["kwargs"].get("slug", "")
-        study = Study.objects.filter(slug=slug).first()
-        if study is None:
-            return None
-        participant = session_participant(request=request._request, study=study)
+        participant = session_participant_in(request=request._request, slug=slug)
         if participant is None:
             return None
         self._enforce_csrf(request)

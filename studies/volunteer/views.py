@@ -21,7 +21,12 @@ from studies.models import SCALES, Study
 from studies.volunteer import audio, headphones
 from studies.volunteer.forms import ConsentForm
 from studies.volunteer.messages import translate
-from studies.volunteer.selectors import participant_trial, remember_participant, session_participant
+from studies.volunteer.selectors import (
+    participant_trial,
+    remember_participant,
+    session_participant,
+    session_participant_in,
+)
 
 HUGGINS_SESSION_KEY = "volunteer_huggins"  # token -> the participant's headphone test (answers stay here)
 PROLIFIC_PARAMETERS = {"prolific_pid": "PROLIFIC_PID", "study_id": "STUDY_ID", "session_id": "SESSION_ID"}
@@ -122,10 +127,11 @@ def _huggins_plan(request, participant) -> dict:
 @require_GET
 def session(request: HttpRequest, slug: str) -> HttpResponse:
     """The volunteer's current step: screening, practice, a trial, or the end."""
-    study = _visible_study(slug)
-    participant = session_participant(request=request, study=study)
+    participant = session_participant_in(request=request, slug=slug)
     if participant is None:
+        _visible_study(slug)  # 404 for a draft or an unknown study
         return redirect("volunteer:entry", slug=slug)
+    study = participant.study
     step = selectors.participant_current_step(participant=participant)
     context = {"study": study, "step": step.kind}
 
@@ -212,8 +218,7 @@ def session(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _participant_or_404(request, slug: str):
-    study = _visible_study(slug)
-    participant = session_participant(request=request, study=study)
+    participant = session_participant_in(request=request, slug=slug)
     if participant is None:
         raise Http404
     return participant
