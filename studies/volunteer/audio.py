@@ -69,21 +69,24 @@ def _syncsafe(data: bytes) -> int:
     return (data[0] << 21) | (data[1] << 14) | (data[2] << 7) | data[3]
 
 
-def _skip_id3v2(head: bytes, offset: int = 0) -> int:
-    """The offset after any ID3v2 tags starting at `offset` (several may follow each other)."""
-    while head[offset : offset + 3] == b"ID3" and len(head) >= offset + 10:
-        footer = 10 if head[offset + 5] & 0x10 else 0
-        offset += 10 + _syncsafe(head[offset + 6 : offset + 10]) + footer
-    return offset
+def _skip_id3v2(handle, offset: int = 0) -> int:
+    """The offset after any ID3v2 tags starting at `offset` (several may follow each other).
+
+    Reads only the 10-byte tag headers, never the tags: a clip's request costs what it sends.
+    """
+    while True:
+        handle.seek(offset)
+        header = handle.read(10)
+        if len(header) < 10 or header[:3] != b"ID3":
+            return offset
+        footer = 10 if header[5] & 0x10 else 0
+        offset += 10 + _syncsafe(header[6:10]) + footer
 
 
 def _mp3(path: Path) -> CleanAudio:
     size = path.stat().st_size
     with path.open("rb") as handle:
-        head = handle.read(min(size, 1 << 20))
-        start = _skip_id3v2(head)
-        if start > len(head):  # a huge ID3v2 tag (cover art): it still ends where it says
-            handle.seek(start)
+        start = min(_skip_id3v2(handle), size)
         end = size
         # Trailing tags, in the order they are written: [APEv2] [ID3v1].
         handle.seek(max(0, end - 128))
@@ -129,8 +132,7 @@ def _wav(path: Path) -> CleanAudio:
 def _flac(path: Path) -> CleanAudio:
     """Keep STREAMINFO and SEEKTABLE; drop Vorbis comments, pictures, application blocks."""
     with path.open("rb") as handle:
-        start = _skip_id3v2(handle.read(1 << 16))
-        handle.seek(start)
+        handle.seek(_skip_id3v2(handle))
         if handle.read(4) != b"fLaC":
             raise ValueError(f"{path.name} is not a FLAC file")
         kept: list[tuple[int, bytes]] = []
@@ -168,11 +170,12 @@ def clean_audio(path: Path) -> CleanAudio:
     """The tag-free representation of an audio file, chosen by its content, not its name."""
     path = Path(path)
     with path.open("rb") as handle:
-        head = handle.read(1 << 16)
-    after_id3 = _skip_id3v2(head) if head[:3] == b"ID3" else 0
-    if head[:4] == b"RIFF":
+        head = handle.read(4)
+        handle.seek(_skip_id3v2(handle))
+        after_id3 = handle.read(4)
+    if head == b"RIFF":
         return _wav(path)
-    if head[after_id3 : after_id3 + 4] == b"fLaC":
+    if after_id3 == b"fLaC":
         return _flac(path)
     if head[:4] == b"OggS":
         return _transcoded(path)
