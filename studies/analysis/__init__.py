@@ -103,6 +103,8 @@ def analyse(
     variants = {"screened": screened, "all": ratings}
     cells = {v: listener_cells(f, config, study_order=study_order) for v, f in variants.items()}
     z_cells = listener_cells(z, config, study_order=study_order)
+    if z_cells.listeners.equals(cells["screened"].listeners):  # the usual case: resample them alike
+        z_cells._resampler = cells["screened"].resampler
     summaries = {v: summarise(f, config, cells=cells[v]) for v, f in variants.items()}
     summary = _tagged(summaries | {"screened_z": summarise(z, config, cells=z_cells)})
     head = _tagged({v: headline(f, summaries[v], config, cells=cells[v]) for v, f in variants.items()})

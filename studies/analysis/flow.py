@@ -74,21 +74,22 @@ def condition_flow(ratings: pd.DataFrame, listeners: pd.DataFrame, order: list[s
     """Per condition: listeners with ratings of it, excluded among them, analysed, ratings analysed."""
     excluded = set(listeners.loc[listeners["excluded"], "participant"]) if len(listeners) else set()
     roles = ratings.drop_duplicates("condition").set_index("condition")["role"]
-    rows = []
-    for condition in order:
-        cell = ratings[ratings["condition"] == condition]
-        who = set(cell["participant"])
-        kept = cell[~cell["participant"].isin(excluded)]
-        rows.append(
-            {
-                "condition": condition,
-                "role": roles[condition],
-                "with_ratings": len(who),
-                "excluded": len(who & excluded),
-                "analysed": len(who - excluded),
-                "ratings_analysed": len(kept),
-            }
-        )
+    marked = ratings[["condition", "participant"]].assign(out=ratings["participant"].isin(excluded))
+    who = (
+        marked.drop_duplicates(["condition", "participant"]).groupby("condition")["out"].agg(["size", "sum"])
+    )
+    kept = marked[~marked["out"]].groupby("condition").size()
+    rows = [
+        {
+            "condition": condition,
+            "role": roles[condition],
+            "with_ratings": int(who.loc[condition, "size"]),
+            "excluded": int(who.loc[condition, "sum"]),
+            "analysed": int(who.loc[condition, "size"] - who.loc[condition, "sum"]),
+            "ratings_analysed": int(kept.get(condition, 0)),
+        }
+        for condition in order
+    ]
     return pd.DataFrame(rows, columns=CONDITION_FLOW_COLUMNS)
 
 

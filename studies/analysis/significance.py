@@ -63,7 +63,7 @@ def friedman(cells: Cells, scale: str, config: AnalysisConfig) -> dict:
         return row | {"method": "", "note": f"skipped: needs 3 conditions, {wide.shape[1]} rated"}
     if len(complete) < 2:
         return row | {"method": "", "note": f"skipped: needs 2 complete listeners, {len(complete)} rated all"}
-    if (complete.nunique(axis=1) == 1).all():
+    if (np.ptp(complete.to_numpy(), axis=1) == 0).all():
         return row | {"method": "", "note": "skipped: every complete listener rated all conditions the same"}
     res = stats.friedmanchisquare(*complete.to_numpy().T)
     k = complete.shape[1]
