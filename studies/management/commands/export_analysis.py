@@ -48,7 +48,11 @@ class Command(BaseCommand):
         out.parent.mkdir(parents=True, exist_ok=True)
         if options["synthetic"]:
             panel = Panel(listeners=options["synthetic"], flat=(2,), reversed=(5,), seed=options["seed"] or 0)
-            result = analyse(synthetic_ratings(panel), config=AnalysisConfig.from_options(overrides))
+            result = analyse(
+                synthetic_ratings(panel),
+                config=AnalysisConfig.from_options(overrides),
+                study_order=list(panel.conditions),
+            )
             meta = ReportMeta(title="Synthetic paper-like panel", slug="synthetic")
             data = build_zip(result, meta)
         else:

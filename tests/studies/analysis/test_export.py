@@ -202,6 +202,8 @@ def test_live_summary_json_and_study_page(rated_study, client):
     html = fragment.content.decode()
     assert html.lstrip().startswith('<div id="live-summary"') and "<svg" in html
     assert html.count("<tr>") == 1 + len(data["rows"]) and "export.zip" not in html
+    assert 'id="live-flow"' in html and "rated at least one clip: 6" in html and "analysed: 5" in html
+    assert [s["listeners"] for s in data["flow"]][0] == 6  # joined: the 6 volunteers
     other = UserFactory(username="other-researcher", researcher=True)
     client.force_login(other)
     assert client.get(reverse("analysis:summary", kwargs={"slug": study.slug})).status_code == 404
