@@ -10,26 +10,22 @@ Masking (base.constrain_logits): pitches 128-152 are never emitted, nor a hold a
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pretty_midi
 import torch
 
-from generation.music.encoding import NO_CHORD, STEPS_PER_BEAT, parse_chord
-from generation.music.midi import melody_to_midi, midi_to_tokens
+from generation.music.encoding import NO_CHORD, STEPS_PER_BEAT, is_no_chord_symbol, parse_chord
+from generation.music.midi import melody_to_midi
 from generation.nets.base import MelodyModel
-
-_NO_CHORD_SYMBOLS = {"nc", "n.c.", "n.c", "n", "x"}
+from generation.stimuli import clip_steps, loop_to_steps
 
 
 def parse_chord_strict(symbol: str) -> int:
-    """parse_chord, but a symbol that is neither a chord nor an explicit NC is an error."""
+    """parse_chord, but a symbol that is neither a chord nor an explicit no-chord ("NC", "-", ...) is an error."""
     index = parse_chord(symbol)
-    if index == NO_CHORD and symbol.strip().lower() not in _NO_CHORD_SYMBOLS:
+    if index == NO_CHORD and not is_no_chord_symbol(symbol):
         raise ValueError(f"unrecognised chord symbol {symbol!r} (write e.g. C, Am, F#m7, Bb/D or NC)")
     return index
 
@@ -58,28 +54,16 @@ def parse_progression(
     return np.array(out, dtype=np.int64)
 
 
-def steps_for_seconds(seconds: float, *, tempo_bpm: float, beats_per_bar: int = 4) -> int:
-    """Steps of the whole bars that fit in `seconds` at the tempo (at least one bar).
-
-    A cue must fit its scene: it ends on the last bar line at or before the requested length, as
-    rendered clips do (`rendering.cut_on_bar`), rather than running past the picture cut.
-    """
-    bar_steps = beats_per_bar * STEPS_PER_BEAT
-    steps = seconds * tempo_bpm / 60.0 * STEPS_PER_BEAT
-    return max(1, math.floor(steps / bar_steps + 1e-9)) * bar_steps
-
-
 def fill_to_seconds(
     chords: np.ndarray, *, seconds: float, tempo_bpm: float, beats_per_bar: int = 4
 ) -> np.ndarray:
-    """Repeat a progression over the whole bars that fit in `seconds`, cutting the last repeat."""
-    steps = steps_for_seconds(seconds, tempo_bpm=tempo_bpm, beats_per_bar=beats_per_bar)
-    return np.resize(np.asarray(chords, dtype=np.int64), steps)
+    """Repeat a progression over the whole bars that fit in `seconds`, cutting the last repeat.
 
-
-def progression_from_midi(path: str | Path) -> np.ndarray:
-    """The chord progression (one chord per beat) of a MIDI file's non-melody tracks."""
-    return midi_to_tokens(path)[1]
+    A cue must fit its scene: it ends on the last bar line at or before the requested length, as
+    rendered clips and stimuli do (`stimuli.clip_steps`), rather than running past the picture cut.
+    """
+    steps = clip_steps(seconds, tempo_bpm=tempo_bpm, beats_per_bar=beats_per_bar)
+    return loop_to_steps(np.asarray(chords), steps)
 
 
 def sample_melody(
@@ -145,8 +129,3 @@ def compose_cue(
         chord_program=chord_program,
     )
     return Cue(melody, chords, midi, tempo_bpm, len(chords) / STEPS_PER_BEAT * 60.0 / tempo_bpm)
-
-
-def chord_symbols_of(text: str) -> list[str]:
-    """The chord symbols in a progression string, in order (for provenance records)."""
-    return [symbol for symbol in re.split(r"[\s|]+", text) if symbol]

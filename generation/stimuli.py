@@ -55,8 +55,8 @@ def clip_steps(seconds: float, *, tempo_bpm: float = TEMPO_BPM, beats_per_bar: i
     return bars * beats_per_bar * STEPS_PER_BEAT
 
 
-def _fit(array: np.ndarray, steps: int) -> np.ndarray:
-    """Cut to `steps`, or repeat the whole piece until it is long enough."""
+def loop_to_steps(array: np.ndarray, steps: int) -> np.ndarray:
+    """(T,) melody tokens or chord indices -> (steps,) int64: cut, or repeated whole until long enough."""
     repeats = math.ceil(steps / len(array))
     return np.tile(array, repeats)[:steps].astype(np.int64)
 
@@ -81,7 +81,7 @@ def heldout_items(pieces, *, count: int, steps: int) -> list[StimulusItem]:
         )
     items = []
     for piece in suitable[:count]:
-        melody = _fit(np.asarray(piece.melody), steps)
+        melody = loop_to_steps(np.asarray(piece.melody), steps)
         if melody[0] == HOLD:  # a repeat or a cut can leave a hold with nothing to hold
             melody[0] = REST
         items.append(
@@ -89,7 +89,7 @@ def heldout_items(pieces, *, count: int, steps: int) -> list[StimulusItem]:
                 key=str(piece.key),
                 title=str(getattr(piece, "title", "") or piece.key),
                 melody=melody,
-                chords=_fit(np.asarray(piece.chords), steps),
+                chords=loop_to_steps(np.asarray(piece.chords), steps),
             )
         )
     return items

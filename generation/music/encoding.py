@@ -63,11 +63,6 @@ def chord_name(index: int) -> str:
     return PITCH_CLASS_NAMES[index % 12] + ("m" if index >= 12 else "")
 
 
-def chord_root(index: int) -> int | None:
-    """Pitch class of the root, or None for NC."""
-    return None if index == NO_CHORD else index % 12
-
-
 def chord_pitches(index: int) -> list[int]:
     """Pitch classes of the triad (root, third, fifth); [] for NC."""
     if index == NO_CHORD:
@@ -78,7 +73,12 @@ def chord_pitches(index: int) -> list[int]:
 
 
 _CHORD_RE = re.compile(r"^([A-Ga-g])([#b♯♭]*)(.*)$")
-_NO_CHORD_NAMES = {"nc", "n.c.", "n.c", "n", "x", "-", "none"}
+NO_CHORD_SYMBOLS = frozenset({"nc", "n.c.", "n.c", "n", "x", "-", "none"})  # lower case, no spaces
+
+
+def is_no_chord_symbol(name: str) -> bool:
+    """True for a symbol written to mean "no chord" ("NC", "N.C.", "-", "none", ...), in any case."""
+    return name.strip().replace(" ", "").lower() in NO_CHORD_SYMBOLS
 
 
 def parse_chord(name: str) -> int:
@@ -88,9 +88,9 @@ def parse_chord(name: str) -> int:
     Cm7, Cm6 -> Cm; Caug, C+ -> C; diminished (Cdim, C°, Cm7b5, Cø) -> Cm; suspended (Csus2, Csus4) -> C.
     A slash bass (C/E) is ignored. "NC", "N.C." and anything without a recognisable root -> NC.
     """
-    text = name.strip().replace(" ", "")
-    if text.lower() in _NO_CHORD_NAMES:
+    if is_no_chord_symbol(name):
         return NO_CHORD
+    text = name.strip().replace(" ", "")
     match = _CHORD_RE.match(text)
     if not match:
         return NO_CHORD
@@ -107,18 +107,6 @@ def parse_chord(name: str) -> int:
         minor = False
     else:
         return NO_CHORD
-    return chord_index(root, minor)
-
-
-def chord_from_pitch_classes(pitch_classes: set[int] | list[int], root: int | None) -> int:
-    """Map sounding pitch classes with a known root to a class: a minor third above the root without a
-    major third makes it minor (so diminished -> minor), anything else major (aug, sus, power chords);
-    fewer than two distinct pitch classes or no root -> NC."""
-    pcs = {p % 12 for p in pitch_classes}
-    if root is None or len(pcs) < 2:
-        return NO_CHORD
-    root %= 12
-    minor = (root + 3) % 12 in pcs and (root + 4) % 12 not in pcs
     return chord_index(root, minor)
 
 

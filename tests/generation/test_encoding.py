@@ -54,6 +54,8 @@ def test_vocabulary_sizes_are_the_papers():
         ("Ebm", "Ebm"),
         ("NC", "NC"),
         ("N.C.", "NC"),
+        ("-", "NC"),
+        ("none", "NC"),
         ("H7", "NC"),
         ("", "NC"),
     ],
