@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from generation.music.encoding import CHORD_SIZE, MELODY_SIZE
 from generation.nets.base import (
+    STRUCTURE_TRAINING,
     MelodyModel,
     ModelConfig,
     one_hot_previous,
@@ -29,21 +30,6 @@ from generation.nets.base import (
 )
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-# Training settings per preset, shared by the recurrent variants. tiny: seconds, for tests; small: a
-# few minutes on 2 CPU cores (a doubled learning rate, as the paper advises when training must be
-# fast); paper: the paper's batch 512, learning rate 5e-4 and 2000 iterations, meant for a GPU.
-RECURRENT_TRAINING = {
-    "tiny": {"batch_size": 4, "steps": 20, "validate_every": 10, "save_every": 10, "checkpoint_steps": ()},
-    "small": {
-        "batch_size": 16,
-        "steps": 800,
-        "learning_rate": 1e-3,
-        "validate_every": 100,
-        "save_every": 200,
-    },
-    "paper": {"batch_size": 512, "steps": 2000, "validate_every": 100, "save_every": 500},
-}
 
 
 @dataclass
@@ -58,7 +44,7 @@ class RecurrentConfig(ModelConfig):
     dropout: float = 0.25  # the paper's Dropout 25%
     segment_steps: int = 100  # the paper's training segments of 100 steps
 
-    TRAINING: ClassVar[dict[str, dict[str, Any]]] = RECURRENT_TRAINING
+    TRAINING: ClassVar[dict[str, dict[str, Any]]] = STRUCTURE_TRAINING
 
 
 def _presets(**changes: Any) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from generation.music.encoding import CHORD_SIZE, HOLD, MELODY_SIZE, MIDI_PITCHES, REST, WAVENET_SIZE
-from generation.nets.base import START, MelodyModel, ModelConfig, register_variant
+from generation.nets.base import START, STRUCTURE_TRAINING, MelodyModel, ModelConfig, register_variant
 
 
 @dataclass
@@ -40,23 +40,7 @@ class WaveNetConfig(ModelConfig):
         "small": {"channels": 32, "skip_channels": 64, "layers": 12, "dilation_cycle": 6},
         "paper": {"channels": 128, "skip_channels": 256, "layers": 14, "dilation_cycle": 7},
     }
-    TRAINING: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {
-            "batch_size": 4,
-            "steps": 20,
-            "validate_every": 10,
-            "save_every": 10,
-            "checkpoint_steps": (),
-        },
-        "small": {
-            "batch_size": 16,
-            "steps": 800,
-            "learning_rate": 1e-3,
-            "validate_every": 100,
-            "save_every": 200,
-        },
-        "paper": {"batch_size": 512, "steps": 2000, "validate_every": 100, "save_every": 500},
-    }
+    TRAINING: ClassVar[dict[str, dict[str, Any]]] = STRUCTURE_TRAINING
 
 
 def sounding_pitches(melody: Tensor) -> Tensor:
