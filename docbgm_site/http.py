@@ -2,8 +2,12 @@
 
 Safari will not play an <audio> element whose server ignores Range, and every browser needs it to
 seek, so the volunteers' clips and the researchers' files are both answered with 206 and
-Content-Range. Only single ranges are honoured; a multi-range request gets the whole body, which
-RFC 9110 allows. The caller adds its own caching and naming headers on top.
+Content-Range. Only single ranges are honoured; a well-formed multi-range request gets the whole
+body, which RFC 9110 allows. Anything else in a Range header (another unit, garbage, positions of
+more than 18 digits, which no file reaches) is answered 416: a malformed header never reaches
+int() with a number Python refuses to parse, so it can never become a 500 (the issue's probe sent
+5000 digits and got a debug page naming the stored file). The caller adds its own caching and
+naming headers on top.
 """
 
 import re
@@ -13,7 +17,10 @@ from typing import BinaryIO
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 CHUNK = 64 * 1024
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_HEADER = 200  # characters; a real browser's Range header is a few dozen
+POSITION = r"\d{0,18}"  # 10^18 bytes is more than any file; int() of it is always safe
+RANGE_RE = re.compile(rf"^bytes=({POSITION})-({POSITION})$")
+MULTI_RANGE_RE = re.compile(rf"^bytes={POSITION}-{POSITION}(?:\s*,\s*{POSITION}-{POSITION})+$")
 
 
 class RangeNotSatisfiable(Exception):
@@ -24,11 +31,17 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """The inclusive (start, end) that `header` asks for out of `size` bytes, or None for all of them.
 
     Raises:
-        RangeNotSatisfiable: the range starts past the end, ends before it starts, or is an empty suffix.
+        RangeNotSatisfiable: the range starts past the end, ends before it starts, is an empty
+            suffix, or the header is not a well-formed byte range (malformed).
     """
-    match = RANGE_RE.match(header.strip())
-    if not match or (not match[1] and not match[2]):
-        return None  # unparseable or several ranges: RFC 9110 lets us answer with the whole body
+    header = header.strip()
+    match = RANGE_RE.match(header) if len(header) <= MAX_HEADER else None
+    if match is None:
+        if len(header) <= MAX_HEADER and MULTI_RANGE_RE.match(header):
+            return None  # several ranges: RFC 9110 lets us answer with the whole body
+        raise RangeNotSatisfiable(header[:MAX_HEADER])
+    if not match[1] and not match[2]:
+        raise RangeNotSatisfiable(header)
     if match[1]:
         start = int(match[1])
         end = min(int(match[2]), size - 1) if match[2] else size - 1

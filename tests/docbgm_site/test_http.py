@@ -18,19 +18,45 @@ from docbgm_site.http import CHUNK, RangeNotSatisfiable, iter_file_bytes, parse_
         ("bytes=-5000", (0, 999)),  # a suffix longer than the body is the whole body
         (" bytes=5-5 ", (5, 5)),
         ("bytes=0-1,5-6", None),  # several ranges: the whole body
-        ("bytes=-", None),
-        ("items=0-5", None),
-        ("garbage", None),
+        ("bytes=0-1, 5-", None),
+        ("bytes=" + "9" * 18 + "-", "unsatisfiable"),  # the largest position parsed: past the end
     ],
 )
 def test_parse_range(header, expected):
-    assert parse_range(header, 1000) == expected
+    if expected == "unsatisfiable":
+        with pytest.raises(RangeNotSatisfiable):
+            parse_range(header, 1000)
+    else:
+        assert parse_range(header, 1000) == expected
 
 
 @pytest.mark.parametrize("header", ["bytes=1000-", "bytes=1000-2000", "bytes=50-10", "bytes=-0"])
 def test_unsatisfiable_ranges_raise(header):
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, 1000)
+
+
+MALFORMED = [
+    "bytes=" + "1" * 5000 + "-",  # the probe: int() refuses over 4300 digits (ValueError)
+    "bytes=-" + "1" * 5000,
+    "bytes=0-" + "1" * 19,
+    "bytes=-",
+    "bytes=a-b",
+    "bytes=0-1,",
+    "bytes=0-1," * 100 + "0-1",  # far longer than any browser's header
+    "items=0-5",
+    "garbage",
+    "",
+]
+
+
+@pytest.mark.parametrize("header", MALFORMED, ids=lambda h: h[:20] + f"..{len(h)}")
+def test_a_malformed_range_is_unsatisfiable_never_an_error(header):
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range(header, 1000)
+    response, _, _ = respond(Range=header)
+    assert response.status_code == 416 and response["Content-Range"] == "bytes */200"
+    assert response.content == b""
 
 
 def test_nothing_in_an_empty_body_is_satisfiable():
