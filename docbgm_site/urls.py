@@ -5,6 +5,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from generation.urls import api_urlpatterns as generation_api_urlpatterns
+from studies.analysis.urls import api_urlpatterns as analysis_api_urlpatterns
 from studies.urls import api_urlpatterns as studies_api_urlpatterns
 
 urlpatterns = [
@@ -13,10 +14,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("s/", include("studies.volunteer.urls")),
     path("researcher/generation/", include("generation.urls")),
-    path("", include("studies.analysis.urls")),  # full paths inside: /researcher/... and /api/...
     path("researcher/", include("studies.urls")),
+    path("researcher/", include("studies.analysis.urls")),
     path("api/generation/", include((generation_api_urlpatterns, "generation-api"))),
     path("api/", include((studies_api_urlpatterns, "studies-api"))),
+    path("api/", include((analysis_api_urlpatterns, "analysis-api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -8,18 +8,14 @@ researcher's study answers 404.
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from docbgm_site.access import researcher_required
 from studies import selectors, services
+from studies.analysis.live import study_live_results
 from studies.forms import ConditionFormSet, StudyForm, condition_initial
 from studies.models import Study
-
-# Where the analysis part puts its live summary; shown on the study page when it exists.
-ANALYSIS_SUMMARY_TEMPLATE = "studies/analysis/_summary.html"
 
 
 def _study_for(request, slug: str) -> Study:
@@ -56,14 +52,6 @@ def study_create(request):
     return render(request, "researcher/study_form.html", {"form": form, "formset": formset})
 
 
-def _analysis_summary_template() -> str | None:
-    try:
-        get_template(ANALYSIS_SUMMARY_TEMPLATE)
-    except TemplateDoesNotExist:
-        return None
-    return ANALYSIS_SUMMARY_TEMPLATE
-
-
 @researcher_required
 def study_detail(request, slug: str):
     study = _study_for(request, slug)
@@ -73,7 +61,7 @@ def study_detail(request, slug: str):
         "progress": selectors.study_progress(study=study),
         "volunteer_url": request.build_absolute_uri(reverse("volunteer:entry", kwargs={"slug": study.slug})),
         "progress_url": reverse("researcher:study-progress", kwargs={"slug": study.slug}),
-        "analysis_summary_template": _analysis_summary_template(),
+        **study_live_results(study),
     }
     return render(request, "researcher/study_detail.html", context)
 

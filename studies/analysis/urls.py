@@ -1,4 +1,5 @@
-"""Analysis URLs, included at the site root with full paths (researcher pages and API)."""
+"""Analysis URLs: researcher pages (`urlpatterns`, mounted at /researcher/) and the REST API
+(`api_urlpatterns`, mounted at /api/ as "analysis-api")."""
 
 from django.urls import path
 
@@ -7,13 +8,12 @@ from . import views
 app_name = "analysis"
 
 urlpatterns = [
-    path("researcher/studies/<slug:slug>/export.zip", views.export_download, name="export"),
-    path("researcher/studies/<slug:slug>/analysis/summary.json", views.summary_json, name="summary"),
-    path(
-        "researcher/studies/<slug:slug>/analysis/summary.html",
-        views.summary_fragment,
-        name="summary-fragment",
-    ),
-    path("api/studies/<slug:slug>/analysis/export.zip", views.AnalysisExportApi.as_view(), name="api-export"),
-    path("api/studies/<slug:slug>/analysis/summary/", views.AnalysisSummaryApi.as_view(), name="api-summary"),
+    path("studies/<slug:slug>/export.zip", views.export_download, name="export"),
+    path("studies/<slug:slug>/analysis/summary.json", views.summary_json, name="summary"),
+    path("studies/<slug:slug>/analysis/summary.html", views.summary_fragment, name="summary-fragment"),
+]
+
+api_urlpatterns = [
+    path("studies/<slug:slug>/analysis/export.zip", views.AnalysisExportApi.as_view(), name="export"),
+    path("studies/<slug:slug>/analysis/summary/", views.AnalysisSummaryApi.as_view(), name="summary"),
 ]

@@ -20,10 +20,8 @@ from rest_framework.views import APIView
 from docbgm_site.access import user_is_researcher
 from studies import selectors
 from studies.models import Study
-from studies.templatetags.analysis_tags import live_summary_context
 
-from . import live_summary
-from .data import ratings_frame, study_config
+from .live import study_live_results
 from .report import export_zip
 
 
@@ -35,9 +33,7 @@ def _zip_response(study: Study) -> HttpResponse:
 
 
 def summary_payload(study: Study) -> dict:
-    data = live_summary(ratings_frame(study), config=study_config(study))
-    data.pop("summary")
-    return {"study": study.slug, **data}
+    return {"study": study.slug, **study_live_results(study)["live"]}
 
 
 @require_GET
@@ -69,9 +65,8 @@ def summary_fragment(request, slug: str):
     """GET /researcher/studies/<slug>/analysis/summary.html: the study page's live table and bar
     chart as an HTML fragment, which the page swaps in when its progress poll sees new ratings."""
     study = _visible_study(request, slug)
-    response = render(
-        request, "studies/analysis/_summary_table.html", live_summary_context(study, request.user)
-    )
+    context = {"study": study, **study_live_results(study)}
+    response = render(request, "studies/analysis/_summary_table.html", context)
     response["Cache-Control"] = "no-store"
     return response
 

@@ -29,12 +29,6 @@ def session_participant_in(*, request: HttpRequest, slug: str) -> Participant | 
     )
 
 
-def remember_participant(*, request: HttpRequest, participant: Participant) -> None:
-    tokens = dict(request.session.get(SESSION_KEY, {}))
-    tokens[participant.study.slug] = participant.token
-    request.session[SESSION_KEY] = tokens
-
-
 def participant_trial(*, participant: Participant, public_id: str) -> Trial | None:
     """One of this participant's own trials, or None (also for another participant's trial)."""
     return participant.trials.select_related("stimulus").filter(public_id=public_id).first()

@@ -21,12 +21,8 @@ from studies.models import SCALES, Study
 from studies.volunteer import audio, headphones
 from studies.volunteer.forms import ConsentForm
 from studies.volunteer.messages import translate
-from studies.volunteer.selectors import (
-    participant_trial,
-    remember_participant,
-    session_participant,
-    session_participant_in,
-)
+from studies.volunteer.selectors import participant_trial, session_participant, session_participant_in
+from studies.volunteer.services import remember_participant
 
 HUGGINS_SESSION_KEY = "volunteer_huggins"  # token -> the participant's headphone test (answers stay here)
 PROLIFIC_PARAMETERS = {"prolific_pid": "PROLIFIC_PID", "study_id": "STUDY_ID", "session_id": "SESSION_ID"}
