@@ -38,7 +38,7 @@ class AnalysisConfig:
     full_panel_spread: float = 0.5
     # Above this many listeners the mixed and ordinal models are fitted on a seeded random
     # subsample, stated in the tests table: ample for a robustness check, and it bounds memory.
-    model_max_listeners: int = 2000
+    model_max_listeners: int = 1000
     fit_models: bool = True  # the live summary skips them; the export fits them
 
     @classmethod

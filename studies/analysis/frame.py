@@ -76,5 +76,5 @@ def condition_order(frame: pd.DataFrame, study_order: list[str] | None = None) -
 
 
 def scales_present(frame: pd.DataFrame) -> list[str]:
-    present = set(frame["scale"])
+    present = set(frame["scale"].unique())
     return [s for s in SCALES if s in present]

@@ -92,7 +92,8 @@ def crossed_mixed_model(data: pd.DataFrame, base: str, conditions: list[str]) ->
     def solve(theta):
         gamma_l, gamma_i = np.exp(theta)
         a = per_listener + 1 / gamma_l
-        s = b0 - (e / a[:, None]).T @ e
+        scaled = e / np.sqrt(a)[:, None]
+        s = b0 - scaled.T @ scaled
         s[p:, p:] += np.eye(n_items) / gamma_i
         r = rhs - e.T @ (listener_y / a)
         chol = np.linalg.cholesky(s)

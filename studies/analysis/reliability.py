@@ -20,8 +20,8 @@ def agreement(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for scale in scales_present(frame):
         data = frame[frame["scale"] == scale]
-        unit = data["condition"] + "|" + data["item"]
-        cells = data.groupby([data["participant"], unit])["rating"].mean().round().unstack()
+        cells = data.groupby(["participant", "condition", "item"])["rating"].mean().round()
+        cells = cells.unstack(["condition", "item"])
         values = cells.to_numpy(dtype=float)
         raters_per_unit = np.sum(~np.isnan(values), axis=0)
         row = {
