@@ -219,7 +219,9 @@ class Deployment:
             config = ROOT / "docbgm_site" / "gunicorn.conf.py"
             cmd += ["--config", str(config)] if config.exists() else ["--workers", "3"]
             cmd += self.args.gunicorn_arg
-        self.command = " ".join(cmd[:1] + [Path(c).name if "/" in c else c for c in cmd[1:]])
+        self.command = " ".join(
+            os.path.relpath(c, ROOT) if c.startswith(str(ROOT)) else c for c in [Path(cmd[0]).name, *cmd[1:]]
+        )
         env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(
             cmd,
