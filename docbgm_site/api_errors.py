@@ -33,21 +33,10 @@ NON_FIELD_KEYS = {NON_FIELD_ERRORS, api_settings.NON_FIELD_ERRORS_KEY}
 
 
 def refusal_status(error: DjangoValidationError) -> int:
-    """The HTTP status of a service's refusal: 403 for another volunteer's trial, 409 when the
-    study's or the session's state forbids it, 400 for anything else (an invalid request)."""
-    from studies import services
-
-    statuses = {
-        services.TrialNotFound: status.HTTP_403_FORBIDDEN,
-        services.StudyNotOpen: status.HTTP_409_CONFLICT,
-        services.ParticipantInactive: status.HTTP_409_CONFLICT,
-        services.ListenIncomplete: status.HTTP_409_CONFLICT,
-        services.ConsentOutdated: status.HTTP_409_CONFLICT,
-        services.StudyFull: status.HTTP_409_CONFLICT,
-    }
-    return next(
-        (code for cls, code in statuses.items() if isinstance(error, cls)), status.HTTP_400_BAD_REQUEST
-    )
+    """The HTTP status of a service's refusal: the error's own `http_status` (studies' errors set
+    403 for another volunteer's trial, 409 when the study's or the session's state forbids it),
+    else 400, an invalid request."""
+    return getattr(error, "http_status", status.HTTP_400_BAD_REQUEST)
 
 
 class Conflict(exceptions.APIException):

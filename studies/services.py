@@ -43,7 +43,13 @@ MAX_PLAY_EVENTS = 200
 
 
 class StudyError(ValidationError):
-    """Something the study does not allow; the message is meant for the person who asked."""
+    """Something the study does not allow; the message is meant for the person who asked.
+
+    `http_status` is what the API answers for it (docbgm_site/api_errors.py): 400, an invalid
+    request, unless a subclass says the state forbids it (409) or the trial is not the asker's (403).
+    """
+
+    http_status = 400
 
 
 class StudyNotReady(StudyError):
@@ -53,21 +59,31 @@ class StudyNotReady(StudyError):
 class StudyNotOpen(StudyError):
     """The study is a draft or closed."""
 
+    http_status = 409
+
 
 class StudyFull(StudyError):
     """The study already has its target number of participants."""
+
+    http_status = 409
 
 
 class ConsentOutdated(StudyError):
     """The volunteer consented to another version of the consent text."""
 
+    http_status = 409
+
 
 class ParticipantInactive(StudyError):
     """The session has ended (completed, screened out or expired)."""
 
+    http_status = 409
+
 
 class TrialNotFound(StudyError):
     """No such trial in this volunteer's session (including another volunteer's trial)."""
+
+    http_status = 403
 
 
 class RatingInvalid(StudyError):
@@ -76,6 +92,8 @@ class RatingInvalid(StudyError):
 
 class ListenIncomplete(StudyError):
     """The rating came before the clip could have been heard to the end."""
+
+    http_status = 409
 
 
 # --- Studies -------------------------------------------------------------------------------
