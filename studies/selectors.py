@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from docbgm_site.access import user_is_researcher
 from studies.models import Participant, Rating, Study, Trial
@@ -61,10 +61,11 @@ def participant_current_step(*, participant: Participant | None) -> Step:
         return Step(kind="volume")
     if study.headphone_check and participant.headphone_passed is None:
         return Step(kind="headphone")
+    # EXISTS, not COUNT ... GROUP BY, and no stimulus join: this runs on every trial page.
     trials = list(
-        participant.trials.select_related("stimulus")
-        .annotate(rated=Count("rating"))
-        .order_by("-is_practice", "group", "position")
+        participant.trials.annotate(rated=Exists(Rating.objects.filter(trial=OuterRef("pk")))).order_by(
+            "-is_practice", "group", "position"
+        )
     )
     main = [t for t in trials if not t.is_practice]
     rated = sum(1 for t in main if t.rated)
