@@ -294,14 +294,11 @@ def _create_set(name: str, condition: str, clips: list[_Clip], *, created_by, wr
                 "true_peak_dbtp": round(clip.true_peak_dbtp, 3),
             },
         )
-        # Stored names say nothing about the condition or the original file.
-        base = f"imp-{stimulus_set.pk}-{position}"
-        for field, local, suffix in (
-            (stimulus.audio, clip.mp3, "mp3"),
-            (stimulus.audio_flac, clip.flac, "flac"),
-        ):
+        # The fields' upload_to stores them under random names (generation/storage.py): nothing
+        # about the condition, the set, the position or the original file.
+        for field, local in ((stimulus.audio, clip.mp3), (stimulus.audio_flac, clip.flac)):
             with local.open("rb") as handle:
-                field.save(f"{base}.{suffix}", File(handle), save=False)
+                field.save(local.name, File(handle), save=False)
             written.append((field.storage, field.name))
         stimulus.full_clean(exclude=["stimulus_set"])
         stimulus.save()

@@ -6,6 +6,8 @@ Data flows one way: the studies app points at StimulusSet versions; nothing here
 from django.conf import settings
 from django.db import models
 
+from generation.storage import OpaqueUploadTo
+
 
 class ModelVariant(models.Model):
     """A network architecture the project can train and sample (proposed, gru, ec2vae, ...)."""
@@ -26,7 +28,7 @@ class Checkpoint(models.Model):
 
     variant = models.ForeignKey(ModelVariant, on_delete=models.PROTECT, related_name="checkpoints")
     label = models.CharField(max_length=200, blank=True)
-    weights = models.FileField(upload_to="checkpoints/")
+    weights = models.FileField(upload_to=OpaqueUploadTo("checkpoints"))
     config = models.JSONField(
         default=dict, help_text="The sidecar: architecture, hyperparameters, provenance."
     )
@@ -102,9 +104,12 @@ class Stimulus(models.Model):
         max_length=200, help_text="The musical item (held-out progression) it renders."
     )
     position = models.PositiveIntegerField(default=0)
-    audio = models.FileField(upload_to="stimuli/audio/", help_text="Browser format (MP3), no tags.")
-    audio_flac = models.FileField(upload_to="stimuli/flac/", blank=True)
-    midi = models.FileField(upload_to="stimuli/midi/", blank=True)
+    # Stored under opaque names (generation/storage.py): nothing in a path names a condition or item.
+    audio = models.FileField(
+        upload_to=OpaqueUploadTo("stimuli/audio"), help_text="Browser format (MP3), no tags."
+    )
+    audio_flac = models.FileField(upload_to=OpaqueUploadTo("stimuli/flac"), blank=True)
+    midi = models.FileField(upload_to=OpaqueUploadTo("stimuli/midi"), blank=True)
     duration_s = models.FloatField()
     loudness_lufs = models.FloatField(null=True, blank=True)
     audio_sha256 = models.CharField(max_length=64)

@@ -26,7 +26,6 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
-from django.utils.text import slugify
 
 from generation.audio import sha256_file
 from generation.models import Checkpoint, ModelVariant, Stimulus, StimulusSet
@@ -41,6 +40,7 @@ from generation.stimuli import (
     heldout_items,
     shuffle_pitches,
 )
+from generation.storage import opaque_name
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ ACCOMPANIMENT = "block"  # block chords, the same for every condition
 # A build on another machine that has not reported for this long is taken to be dead.
 BUILD_LEASE = timedelta(minutes=10)
 SET_NAMES = {StimulusSet.Source.REAL: "real", StimulusSet.Source.LOW_ANCHOR: "low-anchor"}
-MEDIA_FOLDERS = ("stimuli/audio", "stimuli/flac", "stimuli/midi")
+MEDIA_FILES = (("stimuli/audio", ".mp3"), ("stimuli/flac", ".flac"), ("stimuli/midi", ".mid"))
 
 
 class BuildSuperseded(Exception):
@@ -140,7 +140,7 @@ def checkpoint_upload(
         )
         with transaction.atomic():
             with open(local, "rb") as handle:
-                checkpoint.weights.save(f"{key}-{sha256[:12]}.safetensors", File(handle), save=False)
+                checkpoint.weights.save("upload.safetensors", File(handle), save=False)  # opaque name
             try:
                 checkpoint.full_clean()
                 checkpoint.save()
@@ -326,17 +326,19 @@ def _claim_is_live(claimed_by: str, heartbeat_at) -> bool:
     return heartbeat_at is not None and timezone.now() - heartbeat_at < BUILD_LEASE
 
 
-def _set_folder(stimulus_set: StimulusSet) -> str:
-    return f"{stimulus_set.name}-v{stimulus_set.version}"
+def _stored_name(stimulus_set: StimulusSet, folder: str, position: int, suffix: str) -> str:
+    """The opaque stored name of one file of a set version (generation/storage.py): the same on every
+    attempt, so a rebuild replaces what a dead attempt left, and nothing in it names the set or item."""
+    return opaque_name(folder, suffix, "stimulus", stimulus_set.pk, folder, position)
 
 
 def _clear_media(stimulus_set: StimulusSet) -> None:
     """Remove every file of this set version, including those of an attempt that died half-way."""
-    for folder in MEDIA_FOLDERS:
-        prefix = f"{folder}/{_set_folder(stimulus_set)}"
-        if default_storage.exists(prefix):
-            for name in default_storage.listdir(prefix)[1]:
-                default_storage.delete(f"{prefix}/{name}")
+    for position in range(int(stimulus_set.parameters.get("items", DEFAULT_ITEMS))):
+        for folder, suffix in MEDIA_FILES:
+            name = _stored_name(stimulus_set, folder, position, suffix)
+            if default_storage.exists(name):
+                default_storage.delete(name)
 
 
 def _store(local: Path, name: str) -> str:
@@ -424,7 +426,6 @@ def stimulus_set_build(
     if stimulus_set is None:
         return StimulusSet.objects.get(pk=stimulus_set_id)
     params = stimulus_set.parameters
-    folder = _set_folder(stimulus_set)
     _clear_media(stimulus_set)
     rows: list[Stimulus] = []
     try:
@@ -466,8 +467,7 @@ def stimulus_set_build(
                     target_lufs=float(params.get("target_lufs", TARGET_LUFS)),
                     ceiling_dbtp=float(params.get("ceiling_dbtp", TRUE_PEAK_CEILING_DBTP)),
                 )
-                stem = f"{position:02d}-{slugify(item.key)[:60] or 'item'}"
-                local = Path(scratch) / stem
+                local = Path(scratch) / str(position)
                 files = save_clip(
                     clip, mp3_path=local.with_suffix(".mp3"), flac_path=local.with_suffix(".flac")
                 )
@@ -477,9 +477,16 @@ def stimulus_set_build(
                         stimulus_set=stimulus_set,
                         item_key=item.key,
                         position=position,
-                        audio=_store(files.mp3, f"stimuli/audio/{folder}/{stem}.mp3"),
-                        audio_flac=_store(files.flac, f"stimuli/flac/{folder}/{stem}.flac"),
-                        midi=_store(local.with_suffix(".mid"), f"stimuli/midi/{folder}/{stem}.mid"),
+                        audio=_store(
+                            files.mp3, _stored_name(stimulus_set, "stimuli/audio", position, ".mp3")
+                        ),
+                        audio_flac=_store(
+                            files.flac, _stored_name(stimulus_set, "stimuli/flac", position, ".flac")
+                        ),
+                        midi=_store(
+                            local.with_suffix(".mid"),
+                            _stored_name(stimulus_set, "stimuli/midi", position, ".mid"),
+                        ),
                         duration_s=clip.duration_s,
                         loudness_lufs=round(clip.loudness_lufs, 3),
                         audio_sha256=files.mp3_sha256,

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
+from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
 from docbgm_site.access import researcher_required
@@ -108,7 +109,7 @@ def stimulus_set_status(request, pk: int):
 @researcher_required
 def stimulus_audio(request, pk: int, kind: str):
     """A clip for the researcher's player: the MP3, the FLAC or the MIDI, untagged as stored."""
-    stimulus = get_object_or_404(Stimulus, pk=pk)
+    stimulus = get_object_or_404(Stimulus.objects.select_related("stimulus_set"), pk=pk)
     if kind not in {"mp3", "flac", "mid"}:
         raise Http404("No such format.")
     field = {"mp3": stimulus.audio, "flac": stimulus.audio_flac, "mid": stimulus.midi}[kind]
@@ -123,5 +124,8 @@ def stimulus_audio(request, pk: int, kind: str):
     response = ranged_response(request, size=field.size, read_range=read_range, content_type=content_type)
     # A stimulus row and its files are written once, together; no shared cache may keep them.
     response["Cache-Control"] = "private, max-age=3600"
-    response["Content-Disposition"] = content_disposition_header(False, Path(field.name).name)
+    # Stored names are opaque (generation/storage.py); a researcher's download says what it is.
+    stimulus_set = stimulus.stimulus_set
+    label = slugify(f"{stimulus_set.name}-v{stimulus_set.version}-{stimulus.item_key}") or "stimulus"
+    response["Content-Disposition"] = content_disposition_header(False, f"{label}{Path(field.name).suffix}")
     return response

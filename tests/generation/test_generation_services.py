@@ -3,6 +3,7 @@
 import io
 import json
 import pickle
+import re
 import time
 from pathlib import Path
 
@@ -247,24 +248,41 @@ def test_a_failed_build_records_the_reason_and_leaves_nothing(heldout_corpus, se
 
 
 def test_a_build_interrupted_half_way_is_rebuilt_from_scratch(heldout_corpus, settings):
+    from generation.services import _stored_name
+
     requested = stimulus_set_request(source="real", **SHORT, queue=False)
     # A worker that died after two clips: status RUNNING under a pid that no longer exists,
-    # and files of its attempt on disk, one of them half-written.
-    leftover = Path(settings.MEDIA_ROOT) / "stimuli/audio/real-v1/00-test-piece0.mp3"
-    leftover.parent.mkdir(parents=True)
-    leftover.write_bytes(b"half an mp3")
-    stray = leftover.with_name("99-stray.mp3")
-    stray.write_bytes(b"x")
+    # and files of its attempt on disk under their opaque names, one of them half-written.
+    media = Path(settings.MEDIA_ROOT)
+    leftovers = [
+        media / _stored_name(requested, "stimuli/audio", 0, ".mp3"),
+        media / _stored_name(requested, "stimuli/midi", 1, ".mid"),
+    ]
+    for leftover in leftovers:
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.write_bytes(b"half a file")
     StimulusSet.objects.filter(pk=requested.pk).update(
         status="running", claimed_by="nohost-that-exists:1", progress_done=2, attempts=1
     )
     built = stimulus_set_build(stimulus_set_id=requested.pk)
     assert built.status == "ready", built.error
     assert built.attempts == 2
-    assert not stray.exists()
-    assert sorted(p.name for p in leftover.parent.iterdir()) == sorted(
-        Path(s.audio.name).name for s in built.stimuli.all()
+    names = {media / f.name for s in built.stimuli.all() for f in (s.audio, s.audio_flac, s.midi)}
+    assert set(stored_files(settings)) == names and len(names) == 9
+    assert all(leftover.read_bytes() != b"half a file" for leftover in leftovers)
+
+
+def test_stored_names_say_nothing_about_the_set_the_item_or_the_position(heldout_corpus, tiny_checkpoint):
+    checkpoint = checkpoint_register_file(path=tiny_checkpoint)
+    built = stimulus_set_build(stimulus_set_id=stimulus_set_request(source="real", **SHORT, queue=False).pk)
+    names = [checkpoint.weights.name] + [
+        f.name for s in built.stimuli.all() for f in (s.audio, s.audio_flac, s.midi)
+    ]
+    pattern = re.compile(
+        r"^(checkpoints|stimuli/(audio|flac|midi))/[0-9a-f]{32}\.(safetensors|mp3|flac|mid)$"
     )
+    assert all(pattern.match(name) for name in names), names
+    assert len(set(names)) == len(names) == 10
 
 
 @pytest.mark.django_db
