@@ -47,9 +47,17 @@ class Resampler:
     def __init__(self, listeners: int, config: AnalysisConfig):
         self.confidence = config.confidence
         rng = np.random.default_rng(config.seed)
-        self.weights = np.empty((config.bootstrap_resamples, listeners))
-        for row in self.weights:  # one resample at a time: 5x faster than one big index array
-            row[:] = np.bincount(rng.integers(0, listeners, listeners, dtype=np.int32), minlength=listeners)
+        resamples = config.bootstrap_resamples
+        self.weights = np.empty((resamples, listeners))
+        # Blocks of resamples: one draw and one bincount per block (fastest near 128 rows; at
+        # most ~2 M indices, 16 MB, at a time).
+        block = max(1, min(128, 2_000_000 // max(listeners, 1)))
+        offsets = listeners * np.arange(block, dtype=np.int64)[:, None]
+        for start in range(0, resamples, block):
+            rows = min(block, resamples - start)
+            drawn = rng.integers(0, listeners, size=(rows, listeners)) + offsets[:rows]
+            counts = np.bincount(drawn.ravel(), minlength=rows * listeners)
+            self.weights[start : start + rows] = counts.reshape(rows, listeners)
 
     def sums(self, values: np.ndarray) -> np.ndarray:
         """Resampled sums of each column of `values` (listeners x k, no NaN): (resamples, k)."""
