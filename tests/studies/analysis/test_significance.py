@@ -196,6 +196,8 @@ def test_mixed_model_matches_statsmodels_crossed_fit():
     assert fit.estimate[others.index("vded")] == pytest.approx(-1.4, abs=0.3)  # planted 3.2 - 4.6
 
 
+# The reference runs to gtol 1e-9, which BFGS reports as "failed to converge" (precision loss).
+@pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning")
 def test_ordinal_model_matches_statsmodels_with_listener_clustered_errors():
     frame = panel(CLEAR_WINNER, listeners=16, seed=4)
     data = frame[frame["scale"] == "musicality"].reset_index(drop=True)
