@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from docbgm_site import media
 from generation.urls import api_urlpatterns as generation_api_urlpatterns
 from studies.analysis.urls import api_urlpatterns as analysis_api_urlpatterns
 from studies.urls import api_urlpatterns as studies_api_urlpatterns
@@ -21,11 +22,6 @@ urlpatterns = [
     path("api/", include((analysis_api_urlpatterns, "analysis-api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Stored files, for staff only, whatever DEBUG says (docbgm_site/media.py).
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:name>", media.staff_media, name="media"),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    # Researcher-side media only (checkpoints, reports). Volunteers never get media URLs:
-    # their audio comes through opaque per-trial URLs served by the studies app.
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
