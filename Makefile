@@ -40,9 +40,15 @@ test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The embedded default: SQLite in var/, a real Celery worker on the filesystem broker, the dev server.
+# DEBUG is off, so the demo shows volunteers what production shows (no debug pages, static files
+# through WhiteNoise); DOCBGM_DEMO=1 keeps plain http://127.0.0.1 working. `make demo DEMO_DEBUG=1`
+# turns DEBUG on for development.
+DEMO_DEBUG ?= 0
+DEMO_ENV := DJANGO_DEBUG=$(DEMO_DEBUG) DOCBGM_DEMO=1
 demo: install
-	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
-	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+	$(DEMO_ENV) $(PY) manage.py seed_demo
+	$(DEMO_ENV) $(PY) manage.py collectstatic --noinput -v 0
 	@echo
 	@echo "Starting a Celery worker (log: var/worker.log) and the web server."
 	@echo "  Home:             http://127.0.0.1:8000/"
@@ -50,10 +56,10 @@ demo: install
 	@echo "  Researcher pages: http://127.0.0.1:8000/researcher/  (login: researcher / researcher)"
 	@echo "  Admin:            http://127.0.0.1:8000/admin/        (same login)"
 	@echo
-	DJANGO_DEBUG=1 $(VENV)/bin/celery -A docbgm_site worker --pool=solo --concurrency=1 --loglevel=INFO \
+	$(DEMO_ENV) $(VENV)/bin/celery -A docbgm_site worker --pool=solo --concurrency=1 --loglevel=INFO \
 		--logfile=var/worker.log & worker=$$!; \
 	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
-	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 
 # The load benchmark takes about 8 minutes per database, so `bench` leaves it to `bench-load`.
 bench: install

@@ -21,15 +21,19 @@ env = environ.Env()
 VAR_DIR = var_dir()  # DOCBGM_VAR_DIR, else <repo>/var (generation/paths.py)
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-# A local research tool first: DEBUG is on unless production turns it off.
+# A local research tool first: DEBUG is on unless production (or `make demo`) turns it off.
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# `make demo` runs with DEBUG off, so a volunteer there sees what production shows (no debug pages,
+# static files through WhiteNoise), but on plain http://127.0.0.1 with the generated secret key:
+# DOCBGM_DEMO=1 drops only the HTTPS settings (redirect, secure-only cookies, HSTS).
+DEMO = env.bool("DOCBGM_DEMO", default=False)
 
 
 def _secret_key() -> str:
     key = env("DJANGO_SECRET_KEY", default="")
     if key:
         return key
-    if not DEBUG:
+    if not DEBUG and not DEMO:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0 (production).")
     # The embedded default keeps one generated key so sessions survive restarts.
     path = VAR_DIR / "secret_key"
@@ -225,6 +229,8 @@ if REDIS_URL:
 
 # Production hardening; `manage.py check --deploy` is clean with DJANGO_DEBUG=0.
 if not DEBUG:
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+if not DEBUG and not DEMO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
@@ -232,7 +238,6 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LOGGING = {
     "version": 1,
