@@ -22,6 +22,10 @@ BEATS_PER_BAR = 4  # every item is in 4/4, so every clip of every set has the sa
 TEMPO_BPM = 80.0  # one tempo for all: a calm documentary pace; 8 bars = 24 s
 SECONDS = 24.0  # the clip length asked for by default (cut down to a whole number of bars)
 MIN_PIECE_BARS = 4  # a shorter held-out piece repeats too often to be a fair item
+# A melody silent for more than this share of its piece is not an item: a few chorales of the Christmas
+# Oratorio leave their soprano silent between phrases while the orchestra plays (bwv248.9-1: 48 %),
+# which our block-chord rendering turns into bars of bare chords. Sung chorale lines rest <= 6 %.
+MAX_ITEM_REST_SHARE = 0.2
 
 
 class StimulusItemError(ValueError):
@@ -62,7 +66,10 @@ def loop_to_steps(array: np.ndarray, steps: int) -> np.ndarray:
 
 
 def heldout_items(pieces, *, count: int, steps: int) -> list[StimulusItem]:
-    """The first `count` held-out pieces in 4/4 with at least `MIN_PIECE_BARS` bars, fitted to `steps`.
+    """The first `count` held-out pieces in 4/4 with at least `MIN_PIECE_BARS` whole bars and a melody
+    that rests at most `MAX_ITEM_REST_SHARE` of the time, fitted to `steps`.
+
+    Each item starts on its piece's first downbeat (`whole_bars`).
 
     Args:
         pieces: the corpus's held-out pieces (`generation.music.corpus.Piece`), in their fixed order.
@@ -73,15 +80,23 @@ def heldout_items(pieces, *, count: int, steps: int) -> list[StimulusItem]:
         StimulusItemError: fewer than `count` suitable pieces.
     """
     min_steps = MIN_PIECE_BARS * BEATS_PER_BAR * STEPS_PER_BEAT
-    suitable = [p for p in pieces if int(p.beats_per_bar) == BEATS_PER_BAR and len(p.melody) >= min_steps]
+    suitable = []
+    for piece in pieces:
+        melody = whole_bars(piece)[0]
+        if int(piece.beats_per_bar) != BEATS_PER_BAR or len(melody) < min_steps:
+            continue
+        if (melody == REST).mean() <= MAX_ITEM_REST_SHARE:
+            suitable.append(piece)
     if len(suitable) < count:
         raise StimulusItemError(
-            f"the corpus has {len(suitable)} held-out pieces in 4/4 with at least {MIN_PIECE_BARS} bars; "
+            f"the corpus has {len(suitable)} held-out pieces in 4/4 with at least {MIN_PIECE_BARS} bars "
+            f"and a melody resting at most {MAX_ITEM_REST_SHARE:.0%} of the time; "
             f"{count} items were asked for"
         )
     items = []
     for piece in suitable[:count]:
-        melody = loop_to_steps(np.asarray(piece.melody), steps)
+        melody, chords = whole_bars(piece)
+        melody = loop_to_steps(melody, steps)
         if melody[0] == HOLD:  # a repeat or a cut can leave a hold with nothing to hold
             melody[0] = REST
         items.append(
@@ -89,10 +104,24 @@ def heldout_items(pieces, *, count: int, steps: int) -> list[StimulusItem]:
                 key=str(piece.key),
                 title=str(getattr(piece, "title", "") or piece.key),
                 melody=melody,
-                chords=loop_to_steps(np.asarray(piece.chords), steps),
+                chords=loop_to_steps(chords, steps),
             )
         )
     return items
+
+
+def whole_bars(piece) -> tuple[np.ndarray, np.ndarray]:
+    """A piece's melody and chords from its first downbeat to the end of its last whole bar.
+
+    Step 0 of every item is then the first beat of a bar (a pickup is dropped), and an item that
+    repeats its piece to fill the clip repeats whole bars, so the bar lines stay where they are.
+    """
+    melody, chords = np.asarray(piece.melody), np.asarray(piece.chords)
+    downbeats = piece.downbeats() if hasattr(piece, "downbeats") else np.zeros(1, dtype=np.int64)
+    start = int(downbeats[0]) if len(downbeats) else 0
+    bar = BEATS_PER_BAR * STEPS_PER_BEAT
+    end = start + (len(melody) - start) // bar * bar
+    return melody[start:end], chords[start:end]
 
 
 def shuffle_pitches(melody: np.ndarray, *, seed: int) -> np.ndarray:

@@ -11,17 +11,19 @@ held out (never trained on, never used for model selection: the listening study'
 "real music"), == 1 is validation, the rest train. The rule depends on nothing but the key, so a
 piece never changes side when the corpus grows.
 
-The cache lives in `<cache_dir>/<name>-<selection hash>-e<ENCODING_VERSION>.npz`; cache_dir defaults
-to $DOCBGM_CORPUS_DIR, else $DOCBGM_VAR_DIR/corpora, else <repo>/var/corpora. A cache with another
-encoding version is rebuilt.
+The cache lives in `<cache_dir>/<name>-<selection hash>-e<ENCODING_VERSION>c<CORPUS_VERSION>.npz`;
+cache_dir defaults to $DOCBGM_CORPUS_DIR, else $DOCBGM_VAR_DIR/corpora, else <repo>/var/corpora. A
+cache with another encoding or corpus version is rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +45,22 @@ from generation.music.encoding import (
 )
 from generation.paths import var_dir
 
+logger = logging.getLogger(__name__)
+
 SPLITS = ("train", "validation", "heldout")
+# What the corpus readers extract, versioned apart from the token encoding (which checkpoints depend on):
+# 2 = the melody is the sung top line (choose_melody_part), not the first part, and pieces know their bars.
+CORPUS_VERSION = 2
 SKIP_FIRST_NOTES = 8  # the paper: "the first 8 notes of each musical work lack context" — not trained on
 DEFAULT_TEMPO = 80.0  # the chorales carry no tempo marking; a calm chorale tempo for playback
 
 
 class CorpusError(ValueError):
     """A corpus that cannot be found or read; the message says what to do."""
+
+
+class UnreadablePiece(CorpusError):
+    """One file of a folder cannot be read; the loader skips it and names it (Corpus.skipped)."""
 
 
 @dataclass
@@ -60,10 +71,18 @@ class Piece:
     tempo_bpm: float
     beats_per_bar: int
     title: str = ""
+    melody_part: str = ""  # the part the melody was taken from ("Soprano"); "" for a MIDI melody track
+    bar_starts: list[int] | None = None  # steps where full bars start; None: every bar from step 0
 
     @property
     def split(self) -> str:
         return split_of(self.key)
+
+    def downbeats(self) -> np.ndarray:
+        """(n,) steps at which a full bar starts, ascending: a pickup is not a bar."""
+        if self.bar_starts is not None:
+            return np.asarray(self.bar_starts, dtype=np.int64)
+        return np.arange(0, len(self.melody), self.beats_per_bar * STEPS_PER_BEAT, dtype=np.int64)
 
 
 @dataclass
@@ -73,6 +92,8 @@ class Corpus:
     validation: list[Piece] = field(default_factory=list)
     heldout: list[Piece] = field(default_factory=list)
     encoding_version: int = ENCODING_VERSION
+    # "key: reason" for every file of a MIDI folder that could not be read (skipped, not fatal).
+    skipped: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> list[Piece]:
         if name not in SPLITS:
@@ -120,8 +141,112 @@ def chorale_keys() -> list[str]:
     return list(dict.fromkeys(m21corpus.chorales.Iterator(returnType="filename")))
 
 
+# Part names that are never the sung melody: the instruments of the cantata settings among the chorales
+# (trumpets, oboes, violins, horns, ... doubling or ornamenting the choir). Matched on words, any case.
+INSTRUMENT_WORDS = frozenset(
+    {
+        "trumpet", "tromba", "clarino", "horn", "corno", "trombone", "timpani", "oboe", "flute", "flauto",
+        "traverso", "recorder", "bassoon", "fagotto", "violin", "violino", "viola", "violoncello",
+        "cello", "continuo", "organ", "organo", "bc", "strings", "instrument", "piano", "keyboard",
+    }
+)  # fmt: skip
+VOICE_WORDS = ("soprano", "alto", "tenor", "bass", "canto", "cantus", "discant")
+MAX_MELODY_REST_SHARE = 0.5  # a top line silent half the time is an obbligato, not the tune
+
+
+@dataclass(frozen=True)
+class PartSummary:
+    """What choosing the melody looks at in one part: its name and how it sounds."""
+
+    index: int
+    name: str
+    mean_pitch: float  # of its top notes; NaN without notes
+    rest_share: float  # of the piece's length in which the part is silent
+
+    @property
+    def words(self) -> set[str]:
+        return set(re.findall(r"[a-z]+", self.name.lower()))
+
+    @property
+    def is_instrument(self) -> bool:
+        """Named as an instrument and not as a voice: "Soprano Oboe 1 Violin1" is the doubled soprano."""
+        return bool(self.words & INSTRUMENT_WORDS) and not self.words & set(VOICE_WORDS)
+
+    @property
+    def is_soprano(self) -> bool:
+        initial = self.name.strip(" .").lower() == "s"
+        return not self.is_instrument and (
+            initial or bool(self.words & {"soprano", "canto", "cantus", "discant"})
+        )
+
+    @property
+    def is_voice(self) -> bool:
+        initial = self.name.strip(" .").lower() in {"s", "a", "t", "b"}
+        return not self.is_instrument and (initial or bool(self.words & set(VOICE_WORDS)))
+
+
+def choose_melody_part(parts: list[PartSummary]) -> PartSummary:
+    """The sung top line of a chorale: never an instrument, nor a part silent most of the time.
+
+    The first part named Soprano (or Canto/Cantus/Discant) wins; else the highest (mean pitch) voice
+    part; else, in a score whose parts carry no voice names, the highest part that is not named as an
+    instrument. Each step considers only parts sounding at least half of the piece when there are any.
+
+    Raises:
+        CorpusError: no part qualifies (every part is an instrument).
+    """
+    sung = [p for p in parts if not p.is_instrument]
+    if not sung:
+        raise CorpusError("no vocal part: " + ", ".join(p.name or f"part {p.index}" for p in parts))
+    sounding = [p for p in sung if p.rest_share < MAX_MELODY_REST_SHARE] or sung
+    sopranos = [p for p in sounding if p.is_soprano]
+    if sopranos:
+        return sopranos[0]
+    voices = [p for p in sounding if p.is_voice] or sounding
+    return max(voices, key=lambda p: -math.inf if math.isnan(p.mean_pitch) else p.mean_pitch)
+
+
+def _top_notes(part) -> dict[int, Note]:
+    """The part's top line on the grid: the highest pitch of each onset, by start step."""
+    top: dict[int, Note] = {}
+    for element in part.stripTies().flatten().notes:
+        start = round(float(element.offset) * STEPS_PER_BEAT)
+        end = round(float(element.offset + element.quarterLength) * STEPS_PER_BEAT)
+        if end <= start:
+            continue  # grace notes
+        pitch = max(p.midi for p in element.pitches)
+        if start not in top or pitch > top[start].pitch:
+            top[start] = Note(pitch, start, end - start)
+    return top
+
+
+def _summary(index: int, part, top: dict[int, Note], n_steps: int) -> PartSummary:
+    sounding = np.zeros(n_steps, dtype=bool)
+    for note in top.values():
+        sounding[note.start : note.start + note.duration] = True
+    pitches = [note.pitch for note in top.values()]
+    return PartSummary(
+        index=index,
+        name=str(part.partName or ""),
+        mean_pitch=float(np.mean(pitches)) if pitches else math.nan,
+        rest_share=float(1.0 - sounding.mean()) if n_steps else 1.0,
+    )
+
+
+def bar_starts_of(part, beats_per_bar: int) -> list[int]:
+    """Steps at which a full-length bar of `part` starts: a pickup and the halves of a split bar are left out."""
+    from music21 import stream
+
+    full = beats_per_bar * STEPS_PER_BEAT
+    starts = []
+    for measure in part.getElementsByClass(stream.Measure):
+        if round(float(measure.duration.quarterLength) * STEPS_PER_BEAT) == full:
+            starts.append(round(float(measure.offset) * STEPS_PER_BEAT))
+    return starts
+
+
 def parse_chorale(key: str) -> Piece:
-    """One chorale: soprano -> tokens, all voices -> one chord per beat."""
+    """One chorale: its sung top line (choose_melody_part) -> tokens, all parts -> one chord per beat."""
     from music21 import corpus as m21corpus
     from music21 import meter
 
@@ -129,39 +254,44 @@ def parse_chorale(key: str) -> Piece:
     parts = list(score.parts)
     if not parts:
         raise CorpusError(f"{key} has no parts")
-    n_steps = int(math.ceil(float(score.highestTime) * STEPS_PER_BEAT / STEPS_PER_BEAT)) * STEPS_PER_BEAT
+    n_steps = int(math.ceil(float(score.highestTime))) * STEPS_PER_BEAT
     roll = np.zeros((n_steps, MIDI_PITCHES), dtype=bool)
-    soprano: dict[int, Note] = {}
-    for index, part in enumerate(parts):
+    tops = []
+    for part in parts:
         for element in part.stripTies().flatten().notes:
             start = round(float(element.offset) * STEPS_PER_BEAT)
             end = round(float(element.offset + element.quarterLength) * STEPS_PER_BEAT)
-            if end <= start:
-                continue  # grace notes
-            pitches = [p.midi for p in element.pitches]
-            for pitch in pitches:
-                roll[start:end, pitch] = True
-            if index == 0 and (start not in soprano or max(pitches) > soprano[start].pitch):
-                soprano[start] = Note(max(pitches), start, end - start)
+            for pitch in element.pitches:
+                roll[start:end, pitch.midi] = True
+        tops.append(_top_notes(part))
+    try:
+        chosen = choose_melody_part([_summary(i, p, tops[i], n_steps) for i, p in enumerate(parts)])
+    except CorpusError as exc:
+        raise CorpusError(f"{key}: {exc}") from None
     signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
-    beats = signatures[0].numerator if signatures else 4
+    beats = int(signatures[0].numerator) if signatures else 4
     # The bundled chorales carry no titles, only file names: "bach/bwv10.7" -> "BWV 10.7".
     title = "BWV " + key.rsplit("bwv", 1)[1] if "bwv" in key else key
     return Piece(
         key=key,
-        melody=notes_to_tokens(list(soprano.values()), n_steps),
+        melody=notes_to_tokens(list(tops[chosen.index].values()), n_steps),
         chords=chords_from_roll(roll),
         tempo_bpm=DEFAULT_TEMPO,
-        beats_per_bar=int(beats),
+        beats_per_bar=beats,
         title=title,
+        melody_part=chosen.name,
+        bar_starts=bar_starts_of(parts[chosen.index], beats),
     )
 
 
 def parse_midi_piece(path: Path, root: Path) -> Piece:
-    from generation.music.midi import midi_meter, midi_to_tokens
+    from generation.music.midi import MidiError, midi_meter, midi_to_tokens
 
-    melody, chords = midi_to_tokens(path)
-    tempo, beats = midi_meter(path)
+    try:
+        melody, chords = midi_to_tokens(path)
+        tempo, beats = midi_meter(path)
+    except MidiError as error:
+        raise UnreadablePiece(str(error)) from None
     key = str(path.relative_to(root).with_suffix(""))
     return Piece(key=key, melody=melody, chords=chords, tempo_bpm=tempo, beats_per_bar=beats, title=path.stem)
 
@@ -178,6 +308,8 @@ def _write(path: Path, pieces: list[Piece]) -> None:
             "tempo_bpm": p.tempo_bpm,
             "beats_per_bar": p.beats_per_bar,
             "steps": len(p.melody),
+            "melody_part": p.melody_part,
+            "bar_starts": None if p.bar_starts is None else [int(s) for s in p.bar_starts],
         }
         for p in pieces
     ]
@@ -190,14 +322,19 @@ def _write(path: Path, pieces: list[Piece]) -> None:
         chords=np.concatenate([p.chords for p in pieces]).astype(np.int8) if pieces else np.zeros(0, np.int8),
         meta=np.array(json.dumps(meta)),
         encoding_version=np.array(ENCODING_VERSION),
+        corpus_version=np.array(CORPUS_VERSION),
     )
     tmp.replace(path)  # atomic: a parallel reader sees the old cache or the new one, never half of it
 
 
-def _read(path: Path) -> list[Piece] | None:
-    """The cached pieces, or None when the cache is from another encoding version."""
+def _read(path: Path, *, same_reader: bool = False) -> list[Piece] | None:
+    """The stored pieces, or None when they are from another encoding version (or, with `same_reader`,
+    another CORPUS_VERSION: a cache of what this code's readers would extract; a saved corpus is not)."""
     with np.load(path) as data:
         if int(data["encoding_version"]) != ENCODING_VERSION:
+            return None
+        version = int(data["corpus_version"]) if "corpus_version" in data else 1
+        if same_reader and version != CORPUS_VERSION:
             return None
         melody, chords = data["melody"].astype(np.int64), data["chords"].astype(np.int64)
         meta = json.loads(str(data["meta"]))
@@ -212,29 +349,47 @@ def _read(path: Path) -> list[Piece] | None:
                 m["tempo_bpm"],
                 m["beats_per_bar"],
                 m["title"],
+                m.get("melody_part", ""),
+                m.get("bar_starts"),
             )
         )
         offset = end
     return pieces
 
 
-def _build(name: str, keys: list[str], parse, cache_dir: Path, progress: bool) -> list[Piece]:
+def _build(
+    name: str, keys: list[str], parse, cache_dir: Path, progress: bool
+) -> tuple[list[Piece], list[str]]:
+    """(pieces, "key: reason" of every unreadable file), from the cache when it is there.
+
+    One corrupt file never stops a folder: it is skipped, named in a warning and in the list (kept
+    beside the cache, so a cached load names it too).
+    """
     digest = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:10]
-    path = cache_dir / f"{name}-{digest}-e{ENCODING_VERSION}.npz"
+    path = cache_dir / f"{name}-{digest}-e{ENCODING_VERSION}c{CORPUS_VERSION}.npz"
+    skipped_path = path.with_suffix(".skipped.json")
     if path.exists():
-        pieces = _read(path)
+        pieces = _read(path, same_reader=True)
         if pieces is not None:
-            return pieces
-    pieces = []
+            skipped = json.loads(skipped_path.read_text()) if skipped_path.exists() else []
+            for line in skipped:
+                logger.warning("corpus %s: skipped unreadable %s", name, line)
+            return pieces, skipped
+    pieces, skipped = [], []
     for key in tqdm(keys, desc=f"encoding {name}", disable=not progress, unit="piece"):
         try:
             piece = parse(key)
+        except UnreadablePiece as error:
+            skipped.append(f"{key}: {error}")
+            logger.warning("corpus %s: skipped unreadable %s: %s", name, key, error)
+            continue
         except CorpusError:
             continue
         if (piece.melody < MIDI_PITCHES).sum() > SKIP_FIRST_NOTES:
             pieces.append(piece)
     _write(path, pieces)
-    return pieces
+    skipped_path.write_text(json.dumps(skipped))
+    return pieces, skipped
 
 
 def save_corpus(name: str, pieces: list[Piece], *, cache_dir: Path | None = None) -> Path:
@@ -259,7 +414,7 @@ def load_corpus(
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     if name == "chorales":
         keys = select_keys(chorale_keys(), limit)
-        pieces = _build("chorales", keys, parse_chorale, cache_dir, progress)
+        pieces, skipped = _build("chorales", keys, parse_chorale, cache_dir, progress)
     elif Path(name).is_dir():
         root = Path(name).resolve()
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".mid", ".midi"})
@@ -268,7 +423,7 @@ def load_corpus(
         by_key = {str(p.relative_to(root).with_suffix("")): p for p in files}
         keys = select_keys(list(by_key), limit)
         folder = hashlib.sha1(str(root).encode()).hexdigest()[:6]
-        pieces = _build(
+        pieces, skipped = _build(
             f"midi-{root.name}-{folder}",
             keys,
             lambda k: parse_midi_piece(by_key[k], root),
@@ -287,7 +442,8 @@ def load_corpus(
             raise CorpusError(f"{path} was saved with another encoding version: make it again")
         keys = select_keys([p.key for p in pieces], limit)
         pieces = [p for p in pieces if p.key in set(keys)]
-    corpus = Corpus(name=name)
+        skipped = []
+    corpus = Corpus(name=name, skipped=skipped)
     for piece in pieces:
         corpus.split(piece.split).append(piece)
     return corpus
@@ -316,30 +472,44 @@ def _segment(
     return mel, chords[start : start + length].copy()
 
 
+def window_starts(piece: Piece, length: int) -> np.ndarray:
+    """(n,) the steps a training window of `length` may start at: bar starts at or after the 9th note.
+
+    Starts whose window would run past the piece are left out, unless that leaves none: then the first
+    bar start at or after the 9th note (the window is padded with rests). Empty if the piece has no bar
+    start there.
+    """
+    bars = piece.downbeats()
+    bars = bars[bars >= trainable_start(piece.melody)]
+    fitting = bars[bars + length <= len(piece.melody)]
+    return fitting if len(fitting) else bars[:1]
+
+
 def melody_batches(
     corpus: Corpus, *, split: str, batch_size: int, seed: int, segment_steps: int = 100
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Batches of `segment_steps`-step windows: {"melody": (B, T) int64, "chords": (B, T) int64}.
 
-    "train": endless random windows, each transposed to a random one of 12 keys (-5..+6 semitones,
-    skipping a shift that leaves the MIDI range), deterministic for `seed`. Other splits: one pass of
-    consecutive non-overlapping windows in the original key, in a fixed order. Windows start at or after
-    each piece's 9th note; pieces shorter than a window are padded with rests and NC on the right.
+    Every window starts on a downbeat (a bar start, `window_starts`) at or after the piece's 9th note,
+    so step 0 of training is where step 0 of generation is: the first beat of a bar. "train": endless
+    random windows, each transposed to a random one of 12 keys (-5..+6 semitones, skipping a shift that
+    leaves the MIDI range), deterministic for `seed`. Other splits: one pass in the original key, in a
+    fixed order, each window at the first bar start after the previous one ends. Pieces shorter than a
+    window are padded with rests and NC on the right.
     """
-    pieces = [p for p in corpus.split(split) if len(p.melody) - trainable_start(p.melody) > 0]
-    if not pieces:
-        raise CorpusError(f"corpus {corpus.name!r} has no usable pieces in its {split} split")
-
-    def padded(piece: Piece) -> tuple[np.ndarray, np.ndarray, int]:
-        start = trainable_start(piece.melody)
+    prepared = []
+    for piece in corpus.split(split):
+        starts = window_starts(piece, segment_steps)
+        if not len(starts):
+            continue
         melody, chords = piece.melody, piece.chords
-        short = start + segment_steps - len(melody)
+        short = int(starts[0]) + segment_steps - len(melody)
         if short > 0:
             melody = np.concatenate([melody, np.full(short, REST)])
             chords = np.concatenate([chords, np.full(short, 24)])
-        return melody, chords, start
-
-    prepared = [padded(p) for p in pieces]
+        prepared.append((melody, chords, starts))
+    if not prepared:
+        raise CorpusError(f"corpus {corpus.name!r} has no usable pieces in its {split} split")
     if split == "train":
         return _train_batches(prepared, batch_size, seed, segment_steps)
     return _pass_batches(prepared, batch_size, segment_steps)
@@ -347,14 +517,14 @@ def melody_batches(
 
 def _train_batches(prepared, batch_size: int, seed: int, length: int) -> Iterator[dict[str, torch.Tensor]]:
     rng = np.random.default_rng(seed)
-    # Sample pieces in proportion to their usable length, so every window is equally likely.
-    spans = np.array([len(m) - length - s + 1 for m, _, s in prepared], dtype=float)
-    probs = spans / spans.sum()
+    # Sample pieces in proportion to their number of window starts, so every window is equally likely.
+    counts = np.array([len(starts) for _, _, starts in prepared], dtype=float)
+    probs = counts / counts.sum()
     while True:
         mel_batch, chord_batch = [], []
         for index in rng.choice(len(prepared), size=batch_size, p=probs):
-            melody, chords, start = prepared[index]
-            at = start + int(rng.integers(0, len(melody) - length - start + 1))
+            melody, chords, starts = prepared[index]
+            at = int(starts[rng.integers(0, len(starts))])
             mel, chd = _segment(melody, chords, at, length)
             shift = int(rng.integers(-5, 7))
             pitched = mel[mel < MIDI_PITCHES]
@@ -369,11 +539,20 @@ def _train_batches(prepared, batch_size: int, seed: int, length: int) -> Iterato
         }
 
 
+def _pass_starts(starts: np.ndarray, length: int) -> list[int]:
+    """Non-overlapping window starts, each the first bar start at or after the previous window's end."""
+    chosen: list[int] = []
+    for start in starts.tolist():
+        if not chosen or start >= chosen[-1] + length:
+            chosen.append(int(start))
+    return chosen
+
+
 def _pass_batches(prepared, batch_size: int, length: int) -> Iterator[dict[str, torch.Tensor]]:
     windows = [
         _segment(melody, chords, at, length)
-        for melody, chords, start in prepared
-        for at in range(start, max(start, len(melody) - length) + 1, length)
+        for melody, chords, starts in prepared
+        for at in _pass_starts(starts, length)
     ]
     for i in range(0, len(windows), batch_size):
         chunk = windows[i : i + batch_size]

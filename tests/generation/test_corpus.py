@@ -4,13 +4,16 @@ import pytest
 from generation.music import corpus as corpus_module
 from generation.music.corpus import (
     CorpusError,
+    PartSummary,
     Piece,
+    choose_melody_part,
     load_corpus,
     melody_batches,
     save_corpus,
     select_keys,
     split_of,
     trainable_start,
+    window_starts,
 )
 from generation.music.encoding import HOLD, MIDI_PITCHES, NO_CHORD, REST, Note, notes_to_tokens, parse_chord
 from generation.music.midi import melody_to_midi
@@ -92,14 +95,46 @@ def test_training_batches_transpose_skip_first_notes_and_are_seeded(small_corpus
     assert sum(w not in originals for w in windows) > len(windows) // 3
 
 
-def test_validation_batches_are_one_pass_in_the_original_key(small_corpus):  # noqa: F811
+def test_validation_batches_are_one_pass_in_the_original_key_from_downbeats(small_corpus):  # noqa: F811
     batches = list(melody_batches(small_corpus, split="validation", batch_size=4, seed=0, segment_steps=32))
     piece = small_corpus.validation[0]
     start = trainable_start(piece.melody)
-    expected = (len(piece.melody) - start - 32) // 32 + 1
-    assert sum(len(b["melody"]) for b in batches) == expected
-    assert batches[0]["chords"][0].tolist() == piece.chords[start : start + 32].tolist()
     assert start == np.flatnonzero(piece.melody < MIDI_PITCHES)[8]
+    bars = [s for s in piece.bar_starts if s >= start]
+    expected = []  # greedy: the first bar start at or after the end of the previous window
+    for s in bars:
+        if s + 32 <= len(piece.melody) and (not expected or s >= expected[-1] + 32):
+            expected.append(s)
+    windows = [m for b in batches for m in b["chords"].tolist()]
+    assert len(windows) == len(expected) > 3
+    assert windows == [piece.chords[s : s + 32].tolist() for s in expected]
+
+
+def test_training_windows_start_on_downbeats_after_a_pickup(small_corpus):  # noqa: F811
+    with_pickup = [p for p in small_corpus.pieces if p.bar_starts[0] > 0]
+    assert with_pickup, "some of the first chorales open with a pickup"
+    for piece in small_corpus.pieces:
+        bar = piece.beats_per_bar * 4
+        assert piece.bar_starts[0] < bar  # a pickup is shorter than a bar
+        starts = window_starts(piece, 100)
+        assert set(starts.tolist()) <= set(piece.bar_starts)
+        assert starts.min() >= trainable_start(piece.melody) and (starts + 100 <= len(piece.melody)).all()
+        assert ((starts - piece.bar_starts[0]) % bar == 0).mean() > 0.8  # mostly a regular grid after it
+
+    # Every training window is one of those, transposed: its melody relative to its lowest pitch is
+    # the melody of a window that starts on a bar start.
+    def shape(melody):
+        melody = np.asarray(melody)
+        low = melody[melody < MIDI_PITCHES].min()
+        return tuple(int(t) if t >= MIDI_PITCHES else int(t - low) for t in melody)
+
+    on_bars = {
+        shape(corpus_module._segment(p.melody, p.chords, int(s), 100)[0])
+        for p in small_corpus.train
+        for s in window_starts(p, 100)
+    }
+    batch = next(melody_batches(small_corpus, split="train", batch_size=32, seed=1))
+    assert all(shape(m) in on_bars for m in batch["melody"].numpy())
 
 
 def test_midi_folder_and_saved_corpora(tmp_path):
@@ -123,3 +158,43 @@ def test_midi_folder_and_saved_corpora(tmp_path):
     assert [p.melody.tolist() for p in named.pieces] == [p.melody.tolist() for p in corpus.pieces]
     with pytest.raises(CorpusError, match="no corpus"):
         load_corpus("nothing-here", cache_dir=tmp_path / "cache")
+
+
+def test_the_melody_is_the_sung_top_line_never_an_instrument():
+    trumpet, soprano, alto = (
+        PartSummary(0, "Trumpet 1", 79.0, 0.72),
+        PartSummary(1, "Soprano", 70.0, 0.03),
+        PartSummary(2, "Alto", 64.0, 0.02),
+    )
+    assert choose_melody_part([trumpet, soprano, alto]) is soprano
+    # A doubled voice keeps its voice name; an instrumental bass line does not count as a voice.
+    doubled = PartSummary(5, "Soprano Oboe 1 Violin1", 71.0, 0.05)
+    assert choose_melody_part([trumpet, doubled, PartSummary(6, "Bass Continuo", 50.0, 0.0)]) is doubled
+    assert PartSummary(0, "Basso continuo", 48.0, 0.0).is_instrument
+    # No soprano: the highest voice; unnamed parts: the highest part that sounds most of the time.
+    tenor = PartSummary(3, "Tenor", 58.0, 0.01)
+    assert choose_melody_part([PartSummary(0, "Violin", 80.0, 0.0), tenor, alto]) is alto
+    unnamed = [PartSummary(0, "", 81.0, 0.9), PartSummary(1, "", 69.0, 0.02), PartSummary(2, "", 60.0, 0.0)]
+    assert choose_melody_part(unnamed) is unnamed[1]
+    with pytest.raises(CorpusError, match="no vocal part: Trumpet 1, Horn 2"):
+        choose_melody_part([trumpet, PartSummary(1, "Horn 2", 70.0, 0.1)])
+
+
+def test_every_chorale_melody_is_a_voice_and_mostly_sounds():
+    """The whole bundled corpus through the default cache (var/corpora, or $DOCBGM_CORPUS_DIR), the one
+    training reads: the first run encodes the 350 chorales (about 3-4 minutes on one core), later runs
+    read the cache in about a second."""
+    corpus = load_corpus("chorales")
+    assert len(corpus.pieces) == len(corpus_module.chorale_keys())  # every chorale has a sung line now
+    parts = {p.key: p.melody_part for p in corpus.pieces}
+    # The first part of these is an instrument (trumpet, horn, violin, ...): the soprano is chosen.
+    for key in ("bach/bwv190.7", "bach/bwv248.9-1", "bach/bwv91.6", "bach/bwv70.11"):
+        assert parts[key] == "Soprano"
+    assert parts["bach/bwv41.6"] == "Soprano Oboe 1 Violin1"
+    assert sum(name == "Soprano" for name in parts.values()) >= 340
+    for piece in corpus.pieces:
+        assert not PartSummary(0, piece.melody_part, 0.0, 0.0).is_instrument, piece.key
+        sounding = (piece.melody != REST).mean()
+        assert sounding > 0.5, (piece.key, piece.melody_part, sounding)
+        pitches = piece.melody[piece.melody < MIDI_PITCHES]
+        assert 55 <= np.median(pitches) <= 79, piece.key  # a soprano's middle, not a trumpet's or a bass's
