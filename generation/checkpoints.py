@@ -31,6 +31,10 @@ from generation.paths import PRETRAINED_DIR, REPO_ROOT
 
 FORMAT = "docbgm-checkpoint"
 FORMAT_VERSION = 1
+# The largest network a sidecar may describe. The paper-size presets reach 83 M parameters
+# (ec2vae); 200 M float32 parameters are 800 MB of weights. A sidecar asking for more (an upload
+# with hidden = 10^9) is refused before anything is allocated: the size is counted on the meta device.
+MAX_PARAMETERS = 200_000_000
 
 
 class CheckpointError(Exception):
@@ -175,11 +179,31 @@ def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{weights.name} is corrupt: {exc}") from None
 
 
+def parameter_count(cls: type[TrainableModel], config) -> int:
+    """The number of parameters `cls(config)` has, counted on the meta device (no memory is used).
+
+    Raises:
+        CheckpointError: the config does not build (a negative size, say); one so large that torch
+            cannot even describe its tensors counts as too large.
+    """
+    try:
+        with torch.device("meta"):
+            model = cls(config)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        if "overflow" in str(exc).lower():
+            raise CheckpointError(
+                f"the sidecar describes a {cls.variant} network too large to count; "
+                f"at most {MAX_PARAMETERS:,} parameters are accepted"
+            ) from None
+        raise CheckpointError(f"the sidecar's config does not build a {cls.variant} network: {exc}") from None
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
 def validate_checkpoint(weights_path: str | Path, sidecar: dict[str, Any]) -> TrainableModel:
     """Rebuild the network the sidecar describes and load the weights into it, or raise CheckpointError.
 
     Used for uploads (the sidecar arrives as a dict) and by `load_model`. Returns the model in eval mode
-    with `model.sidecar` set.
+    with `model.sidecar` set. A network of more than `MAX_PARAMETERS` is refused before it is built.
     """
     weights_path = Path(weights_path)
     if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
@@ -195,8 +219,17 @@ def validate_checkpoint(weights_path: str | Path, sidecar: dict[str, Any]) -> Tr
         )
     try:
         config = cls.Config.from_dict(dict(sidecar.get("config") or {}))
-        model = cls(config)
     except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"the sidecar's config does not build a {cls.variant} network: {exc}") from None
+    size = parameter_count(cls, config)
+    if size > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"the sidecar describes a {cls.variant} network of {size:,} parameters; "
+            f"at most {MAX_PARAMETERS:,} parameters are accepted (generation/checkpoints.py MAX_PARAMETERS)"
+        )
+    try:
+        model = cls(config)
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"the sidecar's config does not build a {cls.variant} network: {exc}") from None
     state = _read_weights(weights_path)
     expected = model.state_dict()
