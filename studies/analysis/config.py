@@ -27,6 +27,7 @@ class AnalysisConfig:
     # Variance of a listener's ratings on one scale below this = straight-lining (14 of 15 clips
     # rated the same gives 0.06); ours, per scale, like the P.808 toolkit's rating-variance check.
     min_rating_variance: float = 0.1
+    flat_min_ratings: int = 5  # judged on a scale from this many ratings: one group of 5 clips
     reference_below_anchor_margin: float = 0.0  # exclude when mean(real music) < mean(low anchor) - margin
     # Pearson r with the leave-one-out panel means; 0.7 is the P.808 toolkit's bar for a quality
     # bonus (an exclusion nowhere in P.808): ours as an exclusion criterion.
@@ -111,6 +112,7 @@ OPTION_RANGES = {
     "target_ci_width": (lambda v: 0 < v <= 4, "above 0 and at most 4 points"),
     "max_unfinished_fraction": (lambda v: 0 <= v <= 1, "from 0 to 1"),
     "min_rating_variance": (lambda v: 0 <= v <= 4, "from 0 to 4"),
+    "flat_min_ratings": (lambda v: 2 <= v <= 1000, "from 2 to 1000"),
     "reference_below_anchor_margin": (lambda v: -4 <= v <= 4, "from -4 to 4 points"),
     "min_panel_correlation": (lambda v: -1 <= v <= 1, "from -1 to 1"),
     "min_panel_spread": (lambda v: 0 <= v <= 4, "from 0 to 4 points"),

@@ -32,7 +32,8 @@ CRITERIA = {
         "P.808 toolkit: a session is rejected unless every clip was played to the end",
     ),
     "flat_responder": (
-        "on any one scale, the variance of the listener's ratings below min_rating_variance",
+        "on any one scale with at least flat_min_ratings ratings, the variance of the listener's "
+        "ratings below min_rating_variance",
         "ours (straight-lining, per scale); the P.808 toolkit has a similar check on a worker's "
         "rating variance",
     ),
@@ -116,7 +117,10 @@ def screen(frame: pd.DataFrame, config: AnalysisConfig) -> pd.DataFrame:
             "headphone_passed": by_listener["headphone_passed"].first(),
         }
     )
-    per_scale = frame.groupby(["participant", "scale"])["rating"].var(ddof=0).unstack()
+    grouped = frame.groupby(["participant", "scale"])["rating"]
+    # A variance of a few ratings says little (one rated clip has none): judge a scale from
+    # `flat_min_ratings` ratings on, so a volunteer mid-study is not taken for a straight-liner.
+    per_scale = grouped.var(ddof=0).where(grouped.size() >= config.flat_min_ratings).unstack()
     per_scale = per_scale[[s for s in SCALES if s in per_scale.columns]]
     table["min_scale_variance"] = per_scale.min(axis=1)
     flat = per_scale.lt(config.min_rating_variance)

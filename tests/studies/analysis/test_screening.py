@@ -63,6 +63,17 @@ def test_straight_lining_one_scale_is_caught_even_when_the_others_vary():
     assert table.index[table["excluded"]].tolist() == ["p00004"]
 
 
+def test_a_few_ratings_are_not_judged_flat():
+    # Mid-study: one clip rated (4, 2, 5) has no variance on any scale, and says nothing yet.
+    frame = panel(CLEAR_WINNER, listeners=1, seed=1)
+    first = frame[(frame["group"] == 1) & (frame["position"] == frame["position"].min())]
+    table = screen(first, FAST)
+    assert table["min_scale_variance"].isna().all() and not table["excluded"].any()
+    # From 5 ratings on a scale the criterion applies.
+    five = frame[frame["group"] == 1].assign(rating=3)
+    assert screen(five, FAST)["reasons"].tolist() == ["flat_responder"]
+
+
 def test_correlation_bar_rises_smoothly_with_the_panel_spread():
     config = AnalysisConfig(min_panel_spread=0.25, full_panel_spread=0.5, min_panel_correlation=0.7)
     assert correlation_bar(0.0, config) == correlation_bar(0.25, config) == -1.0
