@@ -11,8 +11,9 @@ The scenario of issue 14. It builds a throw-away deployment of its own and drive
    Huggins pitch; see docs/load.md) and no participant limit.
 3. The server exactly as the README runs it: gunicorn with docbgm_site/gunicorn.conf.py (or, for
    code older than that file, `--workers 3`), DJANGO_DEBUG=0; with --sqlite the embedded default's
-   `manage.py runserver` (or --server gunicorn). Requests carry `X-Forwarded-Proto: https` and an
-   Origin header, as they would through the TLS proxy, so the secure cookies and CSRF checks work.
+   `manage.py runserver` (or --server gunicorn). Requests carry `X-Forwarded-Proto: https`, an
+   Origin header and each volunteer's own X-Forwarded-For, as they would through the TLS proxy,
+   so the secure cookies, the CSRF checks and the per-address join limit work as deployed.
 4. N volunteers (asyncio + aiohttp, one cookie jar each) arrive evenly over --join-seconds. Each
    opens the study link with Prolific parameters, consents (the join), then for every clip:
    loads the trial page, fetches the clip with `Range: bytes=0-`, posts "play", posts "ended" a
@@ -162,6 +163,9 @@ class Deployment:
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "0",
             "DJANGO_LOG_LEVEL": "WARNING",
+            # Behind the proxy the client address is in X-Forwarded-For; each simulated volunteer
+            # has its own, so the per-address join limit sees a thousand people, not one.
+            "DJANGO_RATELIMIT_IP_META_KEY": "HTTP_X_FORWARDED_FOR",
             "DOCBGM_VAR_DIR": str(self.folder / "var"),
             "DATABASE_URL": self.create_database(),
         }
@@ -320,12 +324,13 @@ class Results:
 class Volunteer:
     """One browser: its own cookies; every request timed and checked against the expected status."""
 
-    def __init__(self, http, base: str, results: Results):
+    def __init__(self, http, base: str, results: Results, number: int = 0):
         self.http, self.base, self.results = http, base, results
         self.cookies: dict[str, str] = {}
+        self.address = f"10.{number >> 16 & 255}.{number >> 8 & 255}.{number & 255}"
 
     def headers(self, unsafe: bool = False, **extra) -> dict:
-        headers = {"X-Forwarded-Proto": "https", **extra}
+        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": self.address, **extra}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if unsafe:
@@ -367,7 +372,7 @@ async def retried(v: Volunteer, url: str, values: dict) -> tuple[int, bytes]:
 async def volunteer_session(
     number: int, http, base: str, results: Results, args, clip_seconds: float, rng: random.Random
 ) -> None:
-    v = Volunteer(http, base, results)
+    v = Volunteer(http, base, results, number)
     query = f"?PROLIFIC_PID=BENCH{number:06d}&STUDY_ID=load&SESSION_ID=S{number:06d}"
     status, body = await v.request("entry", "GET", f"/s/{SLUG}/{query}", headers=v.headers())
     if status != 200:
@@ -462,7 +467,7 @@ async def closed_loop(args, base: str) -> dict:
     async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as http:
         volunteers = []
         for number in range(args.connections):
-            v = Volunteer(http, base, results)
+            v = Volunteer(http, base, results, 1_000_000 + number)
             status, body = await v.request("entry", "GET", f"/s/{SLUG}/", headers=v.headers())
             form = {
                 "csrfmiddlewaretoken": CSRF_RE.search(body.decode())[1],
