@@ -57,7 +57,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
     "django_celery_results",
+    "csp",
+    "axes",
     "generation",
     "studies",
 ]
@@ -73,7 +76,47 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login
 ]
+
+# Content-Security-Policy (django-csp 4): everything from this origin, no inline script or style
+# anywhere (json_script data is not script), nothing framed, forms posted only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Failed researcher and admin logins are throttled (django-axes, records in the database): after
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is locked out
+# for AXES_COOLOFF_TIME hours; a correct login resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("DJANGO_AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("DJANGO_AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_META_PRECEDENCE_ORDER = env.list("DJANGO_CLIENT_IP_HEADERS", default=["REMOTE_ADDR"])
+
+# Volunteer joins are rate-limited per client address (django-ratelimit on the default cache: shared
+# through Redis when REDIS_URL is set; per process otherwise, which is exact for the single-process
+# demo). Behind a proxy set DJANGO_RATELIMIT_IP_META_KEY (e.g. HTTP_X_FORWARDED_FOR) so the address
+# is the volunteer's, not the proxy's.
+VOLUNTEER_JOIN_RATE = env("DOCBGM_VOLUNTEER_JOIN_RATE", default="10/h")
+RATELIMIT_IP_META_KEY = env("DJANGO_RATELIMIT_IP_META_KEY", default=None)
 
 ROOT_URLCONF = "docbgm_site.urls"
 WSGI_APPLICATION = "docbgm_site.wsgi.application"
@@ -177,6 +220,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Researcher actions (checkpoints, stimulus sets, studies, analyses) and the volunteer page's calls.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's pinned copy, not a CDN's @latest.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: Redis when REDIS_URL is set, else a real worker on kombu's filesystem transport in var/.

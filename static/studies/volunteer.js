@@ -8,6 +8,13 @@
 (function () {
   "use strict";
 
+  // The language switch submits as soon as a language is chosen (an inline handler would break
+  // the Content-Security-Policy, which allows no inline script).
+  var language = document.getElementById("language-select");
+  if (language) {
+    language.addEventListener("change", function () { language.form.submit(); });
+  }
+
   var node = document.getElementById("volunteer-config");
   if (!node) return;
   var config = JSON.parse(node.textContent);
