@@ -7,6 +7,7 @@ something the study does not allow; in that case nothing is changed.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +41,12 @@ from studies.models import (
 LISTEN_TOLERANCE_S = 0.5
 # A runaway client must not grow a trial's event log without bound.
 MAX_PLAY_EVENTS = 200
+# A seat counts toward the target while its volunteer has passed screening (or the study has none),
+# or is still screening and was seen this recently: a consent that goes no further stops holding a
+# seat after these minutes, so fake or abandoned joins cannot turn real volunteers away.
+SCREENING_SEAT_MINUTES = 10
+# Prolific's ids are 24 hexadecimal characters; other recruiters use letters, digits, - and _.
+PROLIFIC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class StudyError(ValidationError):
@@ -88,6 +95,10 @@ class TrialNotFound(StudyError):
 
 class RatingInvalid(StudyError):
     """A scale is missing or outside 1-5."""
+
+
+class ParticipantElsewhere(StudyError):
+    """The Prolific ID already joined this study; its session stays in the browser that holds it."""
 
 
 class ListenIncomplete(StudyError):
@@ -346,6 +357,40 @@ def release_abandoned_seats(*, study: Study, now=None) -> int:
     return len(stale)
 
 
+def seats_taken(*, study: Study, now=None) -> int:
+    """Participants that count toward `study.target_participants` (see SCREENING_SEAT_MINUTES).
+
+    Completed sessions and those rating (screening passed, or none asked for) count; a session still
+    in its volume or headphone check counts only while it was seen in the last
+    SCREENING_SEAT_MINUTES; screened-out and abandoned sessions never do.
+    """
+    now = now or timezone.now()
+    recent = now - timedelta(minutes=SCREENING_SEAT_MINUTES)
+    return Participant.objects.filter(
+        Q(status__in=[Participant.Status.COMPLETED, Participant.Status.RATING])
+        | Q(
+            status__in=[Participant.Status.CONSENTED, Participant.Status.SCREENING],
+            last_seen_at__gte=recent,
+        ),
+        study=study,
+    ).count()
+
+
+def prolific_id_clean(value: str) -> str:
+    """ "" or a recruiter's id of 1-64 letters, digits, - and _ (Prolific's are 24 hex characters).
+
+    Raises:
+        StudyError: any other value; the message says what an id looks like.
+    """
+    value = (value or "").strip()
+    if value and not PROLIFIC_ID_RE.match(value):
+        raise StudyError(
+            "The study link is not valid: its Prolific ids must be 1 to 64 letters, digits, "
+            "hyphens or underscores. Please open the link from Prolific again."
+        )
+    return value
+
+
 def exposure_counts(*, study: Study) -> Counter:
     """(condition id, item) -> trials that were rated or may still be (practice excluded).
 
@@ -425,6 +470,16 @@ def _check_open(study: Study) -> None:
         )
 
 
+_ELSEWHERE = {
+    Participant.Status.COMPLETED: "This Prolific ID has already completed this study. Thank you!",
+    Participant.Status.SCREENED_OUT: "This Prolific ID has already taken this study's headphone check, "
+    "which can be taken only once. Thank you for your time!",
+    Participant.Status.ABANDONED: "This Prolific ID's session expired after a long pause. Thank you for your time!",
+    None: "This Prolific ID has already started this study in another browser. Please continue in the "
+    "browser where you started; if you cannot, contact the researcher through Prolific.",
+}
+
+
 def participant_join(
     *,
     study: Study,
@@ -444,32 +499,36 @@ def participant_join(
     The counts are kept, not recounted, so the thousandth join costs what the first did.
     On SQLite the IMMEDIATE transaction mode serialises writers.
 
-    A PROLIFIC_PID that already joined gets the same participant back (resume), unchanged.
+    A session belongs to the browser that joined: resuming happens there, through its session
+    cookie, and never reaches this service. A PROLIFIC_PID that already joined is therefore refused
+    (ParticipantElsewhere), whatever became of its session, so another browser never receives it,
+    and a screened-out volunteer cannot take the check again.
 
     Raises:
+        StudyError: a Prolific ID, study or session id that is not a valid id.
         StudyNotOpen: the study is a draft or closed.
+        ParticipantElsewhere: the Prolific ID already joined this study.
         ConsentOutdated: the consent text changed since the page was shown.
-        StudyFull: the target number of participants is reached.
+        StudyFull: the target number of seats (`seats_taken`) is reached.
     """
     if questionnaire is not None and not isinstance(questionnaire, dict):
         raise StudyError("The questionnaire must be a set of answers.")
+    prolific_pid = prolific_id_clean(prolific_pid)
+    study_id = prolific_id_clean(study_id)
+    session_id = prolific_id_clean(session_id)
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)
         _check_open(study)
         if prolific_pid:
             existing = Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
             if existing is not None:
-                return existing
+                raise ParticipantElsewhere(_ELSEWHERE.get(existing.status, _ELSEWHERE[None]))
         if consent_version != study.consent_version:
             raise ConsentOutdated("The consent text has changed; please read it again and consent.")
         now = timezone.now()
         release_abandoned_seats(study=study, now=now)
-        if study.target_participants:
-            taken = Participant.objects.filter(
-                study=study, status__in=Participant.LIVE_STATUSES + (Participant.Status.COMPLETED,)
-            ).count()
-            if taken >= study.target_participants:
-                raise StudyFull("This study has all the participants it needs. Thank you for your interest!")
+        if study.target_participants and seats_taken(study=study, now=now) >= study.target_participants:
+            raise StudyFull("This study has all the participants it needs. Thank you for your interest!")
 
         conditions = list(study.conditions.values_list("pk", flat=True))
         stimuli = {

@@ -218,6 +218,14 @@ def page(browser_context):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits (volunteer joins) live in the cache: every test starts with none used up."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path_factory):
     """Every test writes media into its own folder, never into var/media."""
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))

@@ -35,9 +35,10 @@ class ConsentForm(forms.Form):
     )
     consent_version = forms.CharField(widget=forms.HiddenInput, max_length=40)
     # Prolific passes these in the link; they ride along as hidden fields until the volunteer joins.
-    prolific_pid = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
-    study_id = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
-    session_id = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+    # Checked by the join service (services.prolific_id_clean), which says what is wrong with them.
+    prolific_pid = forms.CharField(widget=forms.HiddenInput, required=False, max_length=200)
+    study_id = forms.CharField(widget=forms.HiddenInput, required=False, max_length=200)
+    session_id = forms.CharField(widget=forms.HiddenInput, required=False, max_length=200)
     age_band = forms.ChoiceField(label=_("Age"), choices=AGE_BANDS, required=False)
     musical_training = forms.ChoiceField(
         label=_("Years of musical training"), choices=MUSICAL_TRAINING, required=False

@@ -32,6 +32,21 @@ SERVICE_MESSAGES = [
     gettext_noop("Please play the clip before rating it."),
     gettext_noop("Please listen to the whole clip before rating it."),
     gettext_noop("Please rate every clip before finishing."),
+    gettext_noop(
+        "The study link is not valid: its Prolific ids must be 1 to 64 letters, digits, "
+        "hyphens or underscores. Please open the link from Prolific again."
+    ),
+    gettext_noop("This Prolific ID has already completed this study. Thank you!"),
+    gettext_noop(
+        "This Prolific ID has already taken this study's headphone check, which can be taken only once. "
+        "Thank you for your time!"
+    ),
+    gettext_noop("This Prolific ID's session expired after a long pause. Thank you for your time!"),
+    gettext_noop(
+        "This Prolific ID has already started this study in another browser. Please continue in the "
+        "browser where you started; if you cannot, contact the researcher through Prolific."
+    ),
+    gettext_noop("Too many people joined from your network in a short time. Please try again in a while."),
 ]
 
 # studies.models.DEFAULT_SCALE_DEFINITIONS, word for word (a test keeps them equal).

@@ -7,6 +7,7 @@ that names a condition, a model, a stimulus or a row.
 """
 
 import numpy as np
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,6 +16,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.core import is_ratelimited
 
 from studies import selectors, services
 from studies.models import SCALES, Study
@@ -24,6 +26,7 @@ from studies.volunteer.messages import translate
 from studies.volunteer.selectors import participant_trial, session_participant, session_participant_in
 from studies.volunteer.services import remember_participant
 
+JOIN_RATE_MESSAGE = "Too many people joined from your network in a short time. Please try again in a while."
 HUGGINS_SESSION_KEY = "volunteer_huggins"  # token -> the participant's headphone test (answers stay here)
 PROLIFIC_PARAMETERS = {"prolific_pid": "PROLIFIC_PID", "study_id": "STUDY_ID", "session_id": "SESSION_ID"}
 
@@ -52,6 +55,14 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     if study.status != Study.Status.OPEN:
         return _message(request, study, _("This study has closed"), translate("This study has closed."))
     if request.method == "POST":
+        # Joins per client address are limited (settings.VOLUNTEER_JOIN_RATE, on the cache), so a
+        # burst of fake consents cannot take the seats of real volunteers.
+        if is_ratelimited(
+            request, group="volunteer-join", key="ip", rate=settings.VOLUNTEER_JOIN_RATE, increment=True
+        ):
+            return _message(
+                request, study, _("Please try again later"), translate(JOIN_RATE_MESSAGE), status=429
+            )
         form = ConsentForm(request.POST)
         if form.is_valid():
             try:
@@ -64,13 +75,26 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
                     session_id=form.cleaned_data["session_id"],
                     language=get_language() or "en",
                 )
+            except services.ParticipantElsewhere as error:
+                # The session stays with the browser that joined (docs/volunteer.md); this one gets
+                # no session and learns nothing about it.
+                return _message(
+                    request, study, _("Already taking part"), translate(error.messages[0]), status=409
+                )
             except services.StudyError as error:
                 form.add_error(None, translate(error.messages[0]))
             else:
                 remember_participant(request=request, participant=participant)
                 return redirect("volunteer:session", slug=slug)
     else:
-        initial = {field: request.GET.get(param, "")[:64] for field, param in PROLIFIC_PARAMETERS.items()}
+        initial = {field: request.GET.get(param, "") for field, param in PROLIFIC_PARAMETERS.items()}
+        try:
+            for value in initial.values():
+                services.prolific_id_clean(value)
+        except services.StudyError as error:
+            return _message(
+                request, study, _("This link is not valid"), translate(error.messages[0]), status=400
+            )
         form = ConsentForm(initial={"consent_version": study.consent_version, **initial})
     status = 400 if request.method == "POST" else 200
     return render(

@@ -180,11 +180,15 @@ def test_join_refuses_draft_closed_and_outdated_consent():
     assert Participant.objects.count() == 0
 
 
-def test_prolific_pid_resumes_the_same_participant():
+def test_a_prolific_pid_joins_once_and_a_second_join_changes_nothing():
+    # Resuming happens in the browser that joined (its session cookie); a second join with the same
+    # PROLIFIC_PID is another browser, and never receives the session (tests/studies/volunteer/).
     study = OpenStudyFactory()
     first = ParticipantFactory(study=study, prolific_pid="PID1", study_id="S", session_id="X")
-    again = ParticipantFactory(study=study, prolific_pid="PID1", session_id="Y")
-    assert again.pk == first.pk and again.prolific_session_id == "X"
+    with pytest.raises(services.ParticipantElsewhere, match="another browser"):
+        ParticipantFactory(study=study, prolific_pid="PID1", session_id="Y")
+    first.refresh_from_db()
+    assert first.prolific_session_id == "X" and Participant.objects.filter(study=study).count() == 1
     assert Trial.objects.filter(participant=first).count() == 16
     assert ParticipantFactory(study=study, prolific_pid="PID2").pk != first.pk
 
