@@ -5,8 +5,10 @@ completion) while every response is recorded: URL, headers, body, audio bytes. T
 up so that leaks would be recognisable: conditions and sets carry real model names, items are
 distinctive, and every table's ids start at a distinctive number per table. Its clips come through
 `import_stimuli` from originals in a different format per condition (WAV, MP3, OGG, FLAC, at
-several rates), as a researcher's folder might hold them; every clip must still arrive in one
-format.
+several rates, lengths and noise levels), as a researcher's folder might hold them; every clip must
+still arrive in one format, and every clip of one item as the same number of bytes in every
+condition (a volunteer sees Content-Length before a clip plays). The session runs with DEBUG on and
+with DEBUG off, and no page may break the Content-Security-Policy.
 """
 
 import re
@@ -21,6 +23,7 @@ from generation.importing import import_stimuli
 from generation.models import ModelVariant, Stimulus, StimulusSet
 from studies import services
 from studies.models import Condition, Participant, Rating, Study, Trial
+from studies.volunteer.audio import clean_audio
 from tests.browser.volunteer_session import complete_session
 from tests.studies.factories import UserFactory
 
@@ -39,12 +42,15 @@ ORIGINALS = {
 
 
 def import_conditions(folder: Path) -> list[StimulusSet]:
-    """0.6 s tones, one file per item, each condition in its own format, through import_stimuli."""
-    for model, (suffix, fmt, rate, channels) in ORIGINALS.items():
+    """Tones of about 0.6 s, one file per item, each condition in its own format, length and noise
+    level (so that variable-bitrate sizes would differ), through import_stimuli."""
+    rng = np.random.default_rng(5)
+    for c, (model, (suffix, fmt, rate, channels)) in enumerate(ORIGINALS.items()):
         (folder / model).mkdir(parents=True)
         for k, item in enumerate(ITEMS):
-            t = np.arange(int(0.6 * rate)) / rate
-            mono = (0.2 * np.sin(2 * np.pi * (330 + 110 * k) * t)).astype(np.float32)
+            t = np.arange(int((0.6 + 0.02 * c) * rate)) / rate
+            tone = 0.2 * np.sin(2 * np.pi * (330 + 110 * k) * t) + rng.normal(0, 0.01 * c, t.shape)
+            mono = tone.astype(np.float32)
             sf.write(
                 str(folder / model / f"{item}{suffix}"),
                 np.repeat(mono[:, None], channels, 1),
@@ -95,7 +101,19 @@ def forbidden_texts(study: Study, participant: Participant) -> dict[str, str]:
     return texts
 
 
-def test_nothing_the_browser_receives_reveals_the_design(live_server, browser_context, tmp_path):
+COLLECT_CSP_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + e.sourceFile);
+});
+"""
+
+
+@pytest.mark.parametrize("debug", [True, False], ids=["debug-on", "debug-off"])
+def test_nothing_the_browser_receives_reveals_the_design(
+    live_server, browser_context, tmp_path, settings, debug
+):
+    settings.DEBUG = debug
     for offset, model in enumerate([StimulusSet, Stimulus, Condition, Participant, Trial, Rating, Study]):
         start_ids_at(model, 7_301_000 + offset * 10_000)
     sets = {s.name: s for s in import_conditions(tmp_path / "audio")}
@@ -117,6 +135,14 @@ def test_nothing_the_browser_receives_reveals_the_design(live_server, browser_co
     received = []  # (url, headers, body) of every response
     context = browser_context(locale="en-US")
     page = context.new_page()
+    page.add_init_script(COLLECT_CSP_VIOLATIONS)
+    violations = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
 
     def record(response):
         try:
@@ -151,6 +177,31 @@ def test_nothing_the_browser_receives_reveals_the_design(live_server, browser_co
     # One format for every condition: the same type and MPEG frame header (rate, channel mode).
     assert {headers["content-type"] for _, headers, _ in media} == {"audio/mpeg"}
     assert len({body[:4] for _, headers, body in media if "content-range" not in headers}) == 1
+    # Every clip of one item is served as the same number of bytes in every condition: the clips
+    # this session fetched (Content-Length as the browser saw it) and every stored clip of the study.
+    by_url = {
+        url: int(headers["content-length"]) for url, headers, _ in media if "content-range" not in headers
+    }
+    served_sizes: dict[str, set[int]] = {}
+    for trial in Trial.objects.filter(participant=participant).select_related("stimulus"):
+        url = next(u for u in by_url if trial.public_id in u)
+        served_sizes.setdefault(trial.stimulus.item_key, set()).add(by_url[url])
+    assert all(len(sizes) == 1 for sizes in served_sizes.values()), served_sizes
+    stored_sizes: dict[str, set[int]] = {}
+    for stimulus in Stimulus.objects.filter(stimulus_set__conditions__study=study):
+        stored_sizes.setdefault(stimulus.item_key, set()).add(clean_audio(Path(stimulus.audio.path)).size)
+    assert sorted(stored_sizes) == ITEMS and all(len(sizes) == 1 for sizes in stored_sizes.values()), (
+        stored_sizes
+    )
+    assert {item: sizes.pop() for item, sizes in served_sizes.items()} == {
+        item: sizes.pop() for item, sizes in stored_sizes.items()
+    }
+    # No page broke the Content-Security-Policy, and every page carried it.
+    assert violations == [] and page.evaluate("window.__csp") == []
+    pages = [
+        headers for url, headers, _ in received if headers.get("content-type", "").startswith("text/html")
+    ]
+    assert pages and all("script-src 'self'" in h.get("content-security-policy", "") for h in pages)
 
     forbidden = forbidden_texts(study, participant)
     assert len(forbidden) > 100
