@@ -30,7 +30,14 @@ from django.utils import timezone
 from generation.audio import sha256_file
 from generation.models import Checkpoint, ModelVariant, Stimulus, StimulusSet
 from generation.nets.base import VARIANTS, MelodyModel
-from generation.rendering import SAMPLE_RATE, TARGET_LUFS, TRUE_PEAK_CEILING_DBTP, render_clip, save_clip
+from generation.rendering import (
+    MP3_BITRATE_KBPS,
+    SAMPLE_RATE,
+    TARGET_LUFS,
+    TRUE_PEAK_CEILING_DBTP,
+    render_clip,
+    save_clip,
+)
 from generation.stimuli import (
     BEATS_PER_BAR,
     SECONDS,
@@ -275,6 +282,8 @@ def stimulus_set_request(
         "sample_rate": SAMPLE_RATE,
         "target_lufs": target_lufs,
         "ceiling_dbtp": TRUE_PEAK_CEILING_DBTP,
+        # Part of the request key: sets encoded before clips were constant-bitrate are built anew.
+        "mp3": f"{MP3_BITRATE_KBPS} kbps CBR",
     }
     if source == StimulusSet.Source.GENERATED:
         parameters["temperature"] = temperature
