@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from docbgm_site.access import IsResearcher
 from generation import selectors, services
 from generation.models import Checkpoint, StimulusSet
-from generation.stimuli import SECONDS
+from generation.stimuli import SAMPLING_TEMPERATURE, SECONDS
 
 
 @extend_schema_serializer(component_name="Checkpoint")
@@ -98,7 +98,7 @@ class StimulusSetApi(APIView):
         items = serializers.IntegerField(min_value=1, max_value=200, default=services.DEFAULT_ITEMS)
         seconds = serializers.FloatField(min_value=2.0, max_value=120.0, default=SECONDS)
         seed = serializers.IntegerField(min_value=0, default=0)
-        temperature = serializers.FloatField(min_value=0.05, max_value=5.0, default=1.0)
+        temperature = serializers.FloatField(min_value=0.05, max_value=5.0, default=SAMPLING_TEMPERATURE)
 
     @extend_schema(request=InputSerializer, responses={202: StimulusSetStatusSerializer})
     def post(self, request):

@@ -4,7 +4,7 @@ from django import forms
 
 from generation.models import Checkpoint, StimulusSet
 from generation.services import DEFAULT_ITEMS
-from generation.stimuli import SECONDS
+from generation.stimuli import SAMPLING_TEMPERATURE, SECONDS
 
 
 class CheckpointUploadForm(forms.Form):
@@ -25,4 +25,4 @@ class StimulusSetRequestForm(forms.Form):
     items = forms.IntegerField(min_value=1, max_value=200, initial=DEFAULT_ITEMS)
     seconds = forms.FloatField(min_value=2.0, max_value=120.0, initial=SECONDS)
     seed = forms.IntegerField(min_value=0, initial=0)
-    temperature = forms.FloatField(min_value=0.05, max_value=5.0, initial=1.0)
+    temperature = forms.FloatField(min_value=0.05, max_value=5.0, initial=SAMPLING_TEMPERATURE)

@@ -2,15 +2,19 @@
 
     chords = parse_progression("Dm | Bb | F | C", beats_per_bar=4)   # one bar each, 16th grid
     chords = fill_to_seconds(chords, seconds=45, tempo_bpm=70, beats_per_bar=4)
-    melody = sample_melody(load_model("proposed"), chords, temperature=0.9, seed=7)
+    melody = sample_melody(load_model("proposed"), chords, seed=7)             # DEFAULT_SAMPLING
+    melody = sample_melody(model, chords, sampling=Sampling(temperature=0.9, top_p=1.0), seed=7)
     midi = melody_to_midi(melody, chords, tempo_bpm=70)
 
 Masking (base.constrain_logits): pitches 128-152 are never emitted, nor a hold at step 0 or after a rest.
+On top of it every family draws under the same `Sampling`: temperature, nucleus (top-p), and limits on
+rest runs, on a clip's total rest and on how long one note lasts (base.RunLimiter), so that no melody
+goes silent or stalls on one note for bars.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pretty_midi
@@ -18,8 +22,8 @@ import torch
 
 from generation.music.encoding import NO_CHORD, STEPS_PER_BEAT, is_no_chord_symbol, parse_chord
 from generation.music.midi import melody_to_midi
-from generation.nets.base import MelodyModel
-from generation.stimuli import clip_steps, loop_to_steps
+from generation.nets.base import MelodyModel, SamplingRules
+from generation.stimuli import SAMPLING_TEMPERATURE, SAMPLING_TOP_P, clip_steps, loop_to_steps
 
 
 def parse_chord_strict(symbol: str) -> int:
@@ -66,21 +70,71 @@ def fill_to_seconds(
     return loop_to_steps(np.asarray(chords), steps)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How melodies are drawn from any network; the same for every family, recorded with every stimulus.
+
+    The defaults (DEFAULT_SAMPLING) were chosen on the validation split, never on held-out items:
+    `python manage.py evaluate sampling` prints the grid it compared and the choice.
+    """
+
+    temperature: float = SAMPLING_TEMPERATURE
+    top_p: float = SAMPLING_TOP_P  # nucleus sampling; 1 keeps every token
+    max_rest_bars: float | None = 1.0  # longest run of rest; true chorale sopranos rest <= 3 beats
+    max_note_bars: float | None = 1.0  # longest note (onset + holds): a whole note in 4/4
+    max_rest_share: float | None = 0.5  # of a clip: no clip is mostly silence
+
+    def rules(self, beats_per_bar: int = 4) -> SamplingRules:
+        """The limits in steps for a bar of `beats_per_bar` beats."""
+        bar = beats_per_bar * STEPS_PER_BEAT
+        return SamplingRules(
+            top_p=self.top_p,
+            max_rest_run=None if self.max_rest_bars is None else max(1, round(self.max_rest_bars * bar)),
+            max_note_steps=None if self.max_note_bars is None else max(1, round(self.max_note_bars * bar)),
+            max_rest_share=self.max_rest_share,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> Sampling:
+        """A Sampling from a stimulus set's parameters; missing fields take DEFAULT_SAMPLING's."""
+        return cls(**{**DEFAULT_SAMPLING.to_dict(), **(values or {})})
+
+
+DEFAULT_SAMPLING = Sampling()
+# The network alone: what every model drew before the limits and the nucleus existed.
+UNCONSTRAINED = Sampling(
+    temperature=1.0, top_p=1.0, max_rest_bars=None, max_note_bars=None, max_rest_share=None
+)
+
+
 def sample_melody(
     model: MelodyModel,
     chords: np.ndarray,
     *,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int = 0,
     prime: np.ndarray | None = None,
+    sampling: Sampling | None = None,
+    beats_per_bar: int = 4,
 ) -> np.ndarray:
     """A melody over `chords` ((T,) indices) -> (T,) tokens; the same seed gives the same melody.
 
+    `sampling` defaults to DEFAULT_SAMPLING; `temperature`, when given, overrides its temperature.
     `prime` forces the first tokens (to continue an existing melody); models that cannot be primed
     refuse it with a TypeError.
     """
+    sampling = sampling or DEFAULT_SAMPLING
+    if temperature is not None:
+        sampling = Sampling(**{**sampling.to_dict(), "temperature": float(temperature)})
     generator = torch.Generator().manual_seed(int(seed))
-    kwargs = {"temperature": temperature, "generator": generator}
+    kwargs = {
+        "temperature": sampling.temperature,
+        "generator": generator,
+        "rules": sampling.rules(beats_per_bar),
+    }
     if prime is not None:
         kwargs["prime"] = torch.as_tensor(np.asarray(prime), dtype=torch.long)
     tokens = model.generate(torch.as_tensor(np.asarray(chords), dtype=torch.long), **kwargs)
@@ -103,8 +157,9 @@ def compose_cue(
     seconds: float,
     tempo_bpm: float,
     beats_per_bar: int = 4,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int = 0,
+    sampling: Sampling | None = None,
     accompaniment: str = "block",
     key: str | None = None,
     melody_program: int = 0,
@@ -117,7 +172,9 @@ def compose_cue(
         tempo_bpm=tempo_bpm,
         beats_per_bar=beats_per_bar,
     )
-    melody = sample_melody(model, chords, temperature=temperature, seed=seed)
+    melody = sample_melody(
+        model, chords, temperature=temperature, seed=seed, sampling=sampling, beats_per_bar=beats_per_bar
+    )
     midi = melody_to_midi(
         melody,
         chords,

@@ -40,6 +40,7 @@ from generation.rendering import (
 )
 from generation.stimuli import (
     BEATS_PER_BAR,
+    SAMPLING_TEMPERATURE,
     SECONDS,
     TEMPO_BPM,
     bar_seconds,
@@ -235,7 +236,7 @@ def stimulus_set_request(
     items: int = DEFAULT_ITEMS,
     seconds: float = SECONDS,
     seed: int = 0,
-    temperature: float = 1.0,
+    temperature: float = SAMPLING_TEMPERATURE,
     corpus: str | None = None,
     soundfont: str = "",
     target_lufs: float = TARGET_LUFS,
@@ -286,7 +287,12 @@ def stimulus_set_request(
         "mp3": f"{MP3_BITRATE_KBPS} kbps CBR",
     }
     if source == StimulusSet.Source.GENERATED:
+        from generation.sampling import Sampling
+
+        # Every draw's settings (temperature, nucleus, rest/hold limits) are part of the set's request
+        # and of each stimulus's provenance, so a rebuild samples the same way.
         parameters["temperature"] = temperature
+        parameters["sampling"] = Sampling.from_dict({"temperature": temperature}).to_dict()
     key = _request_key(source=source, checkpoint=checkpoint, parameters=parameters)
     name = checkpoint.variant.key if checkpoint else SET_NAMES[source]
     with transaction.atomic():
@@ -396,20 +402,30 @@ def _report(stimulus_set: StimulusSet, done: int) -> None:
 def _melody_maker(stimulus_set: StimulusSet) -> Callable:
     """melody(item, seed) -> (T,) melody tokens for this set's source."""
     source = stimulus_set.source
-    temperature = float(stimulus_set.parameters.get("temperature", 1.0))
     if source == StimulusSet.Source.REAL:
         return lambda item, seed: item.melody
     if source == StimulusSet.Source.LOW_ANCHOR:
         return lambda item, seed: shuffle_pitches(item.melody, seed=seed)
     from generation.checkpoints import validate_checkpoint
-    from generation.sampling import sample_melody
+    from generation.sampling import UNCONSTRAINED, Sampling, sample_melody
+
+    params = stimulus_set.parameters
+    if "sampling" in params:
+        sampling = Sampling.from_dict(params["sampling"])
+    else:  # a set requested before sampling was recorded drew with the temperature alone
+        sampling = Sampling(
+            **{**UNCONSTRAINED.to_dict(), "temperature": float(params.get("temperature", 1.0))}
+        )
 
     checkpoint = stimulus_set.checkpoint
     path = Path(checkpoint.weights.path)
     if sha256_file(path) != checkpoint.sha256:
         raise RuntimeError(f"the stored weights of {checkpoint} changed since upload (sha256 differs)")
     model = validate_checkpoint(path, checkpoint.config)
-    return lambda item, seed: sample_melody(model, item.chords, temperature=temperature, seed=seed)
+    beats = int(params.get("beats_per_bar", BEATS_PER_BAR))
+    return lambda item, seed: sample_melody(
+        model, item.chords, sampling=sampling, seed=seed, beats_per_bar=beats
+    )
 
 
 def stimulus_set_build(

@@ -155,6 +155,7 @@ class MelodyModel(TrainableModel):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         prime: Tensor | None = None,
+        rules: SamplingRules | None = None,
     ) -> Tensor:
         """Sample a melody over a whole chord progression.
 
@@ -163,10 +164,13 @@ class MelodyModel(TrainableModel):
             temperature: softmax temperature (> 0); lower is more conservative.
             generator: seeds the draws (CPU generator); same seed, same melody.
             prime: optional (P,) tokens forced as the first P steps (a melody to continue).
+            rules: nucleus sampling and the rest/hold run limits (none by default).
 
         Returns:
-            (T,) tokens, never a masked pitch (128-152), never a hold at step 0 or after a rest.
+            (T,) tokens, never a masked pitch (128-152), never a hold at step 0 or after a rest, and
+            within `rules`' limits after the prime.
         """
+        rules = rules or SamplingRules()
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
@@ -174,14 +178,15 @@ class MelodyModel(TrainableModel):
         state = self.begin(chords)
         previous = torch.full((1,), START, dtype=torch.long, device=device)
         out = torch.empty(chords.shape[1], dtype=torch.long)
+        limiter = RunLimiter(rules, length=chords.shape[1], rest=REST, hold=HOLD)
         for t in range(chords.shape[1]):
             logits, state = self.step(state, previous, t)
             if prime is not None and t < len(prime):
                 token = int(prime[t])
             else:
-                token = draw(
-                    constrain_logits(logits[0].float().cpu(), int(previous[0])), temperature, generator
-                )
+                allowed = limiter.mask(constrain_logits(logits[0].float().cpu(), int(previous[0])))
+                token = draw(allowed, temperature, generator, top_p=rules.top_p)
+            limiter.push(token)
             out[t] = token
             previous = torch.full((1,), token, dtype=torch.long, device=device)
         self.train(was_training)
@@ -216,12 +221,80 @@ def constrain_logits(logits: Tensor, previous: int) -> Tensor:
     return logits
 
 
-def draw(logits: Tensor, temperature: float, generator: torch.Generator | None) -> int:
-    """One token from (V,) logits at `temperature` with the given generator."""
+def draw(logits: Tensor, temperature: float, generator: torch.Generator | None, *, top_p: float = 1.0) -> int:
+    """One token from (V,) logits at `temperature`, from the nucleus `top_p`, with the given generator.
+
+    Nucleus sampling (Holtzman et al. 2020): only the most probable tokens whose probabilities (after
+    temperature) sum to at least `top_p` may be drawn, renormalised; top_p = 1 keeps every token.
+    """
     if temperature <= 0:
         raise ValueError("temperature must be > 0")
+    if not 0 < top_p <= 1:
+        raise ValueError("top_p must be in (0, 1]")
     probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1:
+        sorted_probs, order = probs.sort(descending=True)
+        # Keep a token if the mass before it is below top_p: the most probable token is always kept.
+        keep = (sorted_probs.cumsum(0) - sorted_probs) < top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
     return int(torch.multinomial(probs, 1, generator=generator)[0])
+
+
+@dataclass(frozen=True)
+class SamplingRules:
+    """How a melody is drawn beyond the network's distribution. Limits are in steps (16ths); None is none.
+
+    They exist because a network that has seen a few long rests or held notes will sometimes fall into
+    one and never leave it: a clip of silence, or one note held for bars (generation.sampling states the
+    defaults, in bars, and how they were chosen).
+    """
+
+    top_p: float = 1.0  # nucleus sampling: the smallest set of tokens holding this much probability
+    max_rest_run: int | None = None  # consecutive rest steps; at the limit, rest is masked
+    max_note_steps: int | None = None  # steps one note lasts (onset + holds); at the limit, hold is masked
+    max_rest_share: float | None = None  # of the melody's length; once that many rest steps, rest is masked
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class RunLimiter:
+    """Follows a melody as it is drawn and masks rest or hold when their run reaches a limit.
+
+    Works in any vocabulary that has one rest and one hold index (the 155 tokens; EC2-VAE's 130-class
+    roll and its 3-class rhythm). Masking only ever removes rest or hold, so a pitch stays possible.
+    """
+
+    def __init__(self, rules: SamplingRules, *, length: int, rest: int, hold: int):
+        self.rules, self.rest, self.hold = rules, rest, hold
+        self.rest_budget = None if rules.max_rest_share is None else int(rules.max_rest_share * length)
+        self.rest_run = self.note_steps = self.rests = 0
+
+    def mask(self, logits: Tensor) -> Tensor:
+        """(V,) logits with rest and/or hold at -inf where a limit is reached (a copy when changed)."""
+        rules = self.rules
+        rest_full = (rules.max_rest_run is not None and self.rest_run >= rules.max_rest_run) or (
+            self.rest_budget is not None and self.rests >= self.rest_budget
+        )
+        hold_full = rules.max_note_steps is not None and self.note_steps >= rules.max_note_steps
+        if not (rest_full or hold_full):
+            return logits
+        logits = logits.clone()
+        if rest_full:
+            logits[self.rest] = float("-inf")
+        if hold_full:
+            logits[self.hold] = float("-inf")
+        return logits
+
+    def push(self, token: int) -> None:
+        """Record the token drawn (or forced) at the current step."""
+        if token == self.rest:
+            self.rest_run, self.note_steps, self.rests = self.rest_run + 1, 0, self.rests + 1
+        elif token == self.hold:
+            self.note_steps = self.note_steps + 1 if self.note_steps else 0
+            self.rest_run = 0
+        else:
+            self.rest_run, self.note_steps = 0, 1
 
 
 def register_variant(key: str):

@@ -34,7 +34,7 @@ from generation.music.tokens import (
     events_to_melody,
     piece_to_events,
 )
-from generation.nets.base import MelodyModel, ModelConfig, draw, register_variant
+from generation.nets.base import MelodyModel, ModelConfig, SamplingRules, draw, register_variant
 
 
 @dataclass
@@ -155,6 +155,7 @@ class BiLSTM(MelodyModel):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         prime: Tensor | None = None,
+        rules: SamplingRules | None = None,
     ) -> Tensor:
         """Sample events one at a time and lay their melody line on the 16th grid.
 
@@ -164,12 +165,15 @@ class BiLSTM(MelodyModel):
             generator: seeds the draws (CPU generator); same seed, same melody.
             prime: optional (P,) melody tokens kept as the first P steps; their events (read with
                 ``chords[:P]``) start the context.
+            rules: only its nucleus (top_p) applies: events are notes 0.5 beats apart, so there is no
+                rest and no note longer than 2 steps to limit.
 
         Returns:
             (T,) melody tokens: one onset every 0.5 beats (2 steps), holds in between; never a rest.
         """
         if temperature <= 0:
             raise ValueError("temperature must be > 0")
+        rules = rules or SamplingRules()
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
@@ -180,7 +184,7 @@ class BiLSTM(MelodyModel):
         new_events = []
         for _ in range(math.ceil((steps - len(head)) / STEPS_PER_EVENT)):
             logits = self(torch.tensor([window[-self.config.window :]], device=device))[0].cpu()
-            event = draw(logits, temperature, generator)
+            event = draw(logits, temperature, generator, top_p=rules.top_p)
             new_events.append(event)
             window.append(event)
         self.train(was_training)

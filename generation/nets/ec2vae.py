@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from generation.music.encoding import CHORD_SIZE, HOLD, MIDI_PITCHES, NO_CHORD, REST, chord_pitches
-from generation.nets.base import MelodyModel, ModelConfig, draw, register_variant
+from generation.nets.base import MelodyModel, ModelConfig, RunLimiter, SamplingRules, draw, register_variant
 
 SEGMENT_STEPS = 32  # 2 bars of 4/4 on the 16th grid, EC2-VAE's unit
 ROLL_SIZE = 130  # 128 pitches, hold, rest
@@ -307,6 +307,7 @@ class EC2VAE(MelodyModel):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         prime: Tensor | None = None,
+        rules: SamplingRules | None = None,
     ) -> Tensor:
         """Sample a melody over a progression, two bars at a time, latents drawn from the prior.
 
@@ -319,12 +320,16 @@ class EC2VAE(MelodyModel):
             temperature: softmax temperature of every sampled step, > 0.
             generator: seeds the latents and the draws (CPU generator).
             prime: optional (P,) tokens forced as the first P steps.
+            rules: nucleus sampling and rest/hold run limits, applied to the rhythm and the note draws.
 
         Returns:
             (T,) melody tokens in the 155 vocabulary.
         """
         if temperature <= 0:
             raise ValueError("temperature must be > 0")
+        rules = rules or SamplingRules()
+        rhythm_limiter = RunLimiter(rules, length=len(chords), rest=SILENCE, hold=SUSTAIN)
+        note_limiter = RunLimiter(rules, length=len(chords), rest=ROLL_REST, hold=ROLL_HOLD)
         was_training = self.training
         self.eval()
         device = self.chroma.device
@@ -346,7 +351,9 @@ class EC2VAE(MelodyModel):
                 if start + step < len(forced):
                     previous_rhythm = int(rhythm_of(torch.tensor(forced[start + step])))
                 else:
-                    previous_rhythm = draw(constrain_rhythm(logits, previous_rhythm), temperature, generator)
+                    allowed = rhythm_limiter.mask(constrain_rhythm(logits, previous_rhythm))
+                    previous_rhythm = draw(allowed, temperature, generator, top_p=rules.top_p)
+                rhythm_limiter.push(previous_rhythm)
                 rhythm_in = F.one_hot(torch.tensor([previous_rhythm], device=device), RHYTHM_SIZE).float()
             rhythm = torch.stack(rhythm_probs)[None].to(device)
             h1 = torch.tanh(self.melody_init(z_pitch))
@@ -361,7 +368,9 @@ class EC2VAE(MelodyModel):
                     note = forced[len(notes)]
                 else:
                     logits = self.melody_out(h2)[0].cpu()
-                    note = draw(constrain_roll(logits, notes[-1] if notes else None), temperature, generator)
+                    allowed = note_limiter.mask(constrain_roll(logits, notes[-1] if notes else None))
+                    note = draw(allowed, temperature, generator, top_p=rules.top_p)
+                note_limiter.push(note)
                 notes.append(note)
                 note_in = F.one_hot(torch.tensor([note], device=device), ROLL_SIZE).float()
         self.train(was_training)

@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from generation.nets.base import MelodyModel, ModelConfig, draw, register_variant
+from generation.nets.base import MelodyModel, ModelConfig, RunLimiter, SamplingRules, draw, register_variant
 from generation.nets.ec2vae import (
     CHROMA_SIZE,
+    ROLL_HOLD,
     ROLL_REST,
     ROLL_SIZE,
     SEGMENT_STEPS,
@@ -142,6 +143,7 @@ class VDED(MelodyModel):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         prime: Tensor | None = None,
+        rules: SamplingRules | None = None,
     ) -> Tensor:
         """Sample a melody over a progression, two bars at a time, each from a latent z ~ N(0, I).
 
@@ -150,12 +152,15 @@ class VDED(MelodyModel):
             temperature: softmax temperature of every sampled step, > 0.
             generator: seeds the latents and the draws (CPU generator).
             prime: optional (P,) tokens forced as the first P steps.
+            rules: nucleus sampling and rest/hold run limits.
 
         Returns:
             (T,) melody tokens in the 155 vocabulary; no hold at the start or right after a rest.
         """
         if temperature <= 0:
             raise ValueError("temperature must be > 0")
+        rules = rules or SamplingRules()
+        limiter = RunLimiter(rules, length=len(chords), rest=ROLL_REST, hold=ROLL_HOLD)
         was_training = self.training
         self.eval()
         device = self.chroma.device
@@ -172,7 +177,9 @@ class VDED(MelodyModel):
                     note = forced[len(notes)]
                 else:
                     logits = self.decoder_out(h)[0].cpu()
-                    note = draw(constrain_roll(logits, notes[-1] if notes else None), temperature, generator)
+                    allowed = limiter.mask(constrain_roll(logits, notes[-1] if notes else None))
+                    note = draw(allowed, temperature, generator, top_p=rules.top_p)
+                limiter.push(note)
                 notes.append(note)
                 note_in = F.one_hot(torch.tensor([note], device=device), ROLL_SIZE).float()
         self.train(was_training)

@@ -25,6 +25,7 @@ from generation.services import (
     stimulus_set_build,
     stimulus_set_request,
 )
+from generation.stimuli import SAMPLING_TEMPERATURE
 from tests.generation import stimuli_fixtures
 from tests.generation.stimuli_fixtures import CORPUS
 
@@ -233,7 +234,15 @@ def test_generated_set_records_checkpoint_seed_and_parameters(heldout_corpus, ti
     assert [s.seed for s in stimuli] == [10, 11, 12]
     for stimulus in stimuli:
         assert stimulus.provenance["checkpoint_sha256"] == checkpoint.sha256
-        assert stimulus.provenance["parameters"]["temperature"] == 1.0
+        assert stimulus.provenance["parameters"]["temperature"] == SAMPLING_TEMPERATURE
+        sampling = stimulus.provenance["parameters"]["sampling"]  # every draw setting, chosen on validation
+        assert sampling == {
+            "temperature": SAMPLING_TEMPERATURE,
+            "top_p": 0.8,
+            "max_rest_bars": 1.0,
+            "max_note_bars": 1.0,
+            "max_rest_share": 0.5,
+        }
         assert len(stimulus.provenance["melody"]) == 16  # one bar of 16ths
         assert stimulus.loudness_lufs == pytest.approx(-23.0, abs=0.05)
 

@@ -4,8 +4,16 @@ import torch
 
 from generation.checkpoints import load_model
 from generation.music.encoding import HOLD, MIDI_PITCHES, REST, chord_name, chord_pitches, tokens_to_notes
-from generation.nets.base import build_model
-from generation.sampling import compose_cue, fill_to_seconds, parse_progression, sample_melody
+from generation.nets.base import build_model, draw
+from generation.sampling import (
+    DEFAULT_SAMPLING,
+    UNCONSTRAINED,
+    Sampling,
+    compose_cue,
+    fill_to_seconds,
+    parse_progression,
+    sample_melody,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -57,3 +65,73 @@ def test_committed_proposed_model_sits_on_the_chords():
             total += note.duration
         assert len(tokens_to_notes(melody)) >= 10
     assert on / total > 0.5
+
+
+def test_nucleus_sampling_draws_only_from_the_top_of_the_distribution():
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0])  # softmax: 0.644, 0.237, 0.087, 0.032
+    generator = torch.Generator().manual_seed(0)
+    drawn = [draw(logits, 1.0, generator, top_p=0.85) for _ in range(2000)]
+    assert set(drawn) == {0, 1}  # 0.644 < 0.85 <= 0.881: the first two tokens
+    assert np.mean(np.array(drawn) == 0) == pytest.approx(0.644 / 0.881, abs=0.03)
+    assert {draw(logits, 1.0, generator, top_p=0.5) for _ in range(200)} == {0}
+    assert len({draw(logits, 1.0, generator) for _ in range(2000)}) == 4
+    with pytest.raises(ValueError, match="top_p"):
+        draw(logits, 1.0, generator, top_p=0.0)
+
+
+def longest_run(melody: np.ndarray, token: int) -> int:
+    best = run = 0
+    for t in melody.tolist():
+        run = run + 1 if t == token else 0
+        best = max(best, run)
+    return best
+
+
+def favour(model, index: int, bias: float = 40.0):
+    """Push the network's output layer towards one class: a real network that loves one token."""
+    out = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d))][-1]
+    with torch.no_grad():
+        out.bias[index] += bias
+    return model
+
+
+@pytest.mark.parametrize(
+    ("variant", "rest", "hold"),
+    [("proposed", REST, HOLD), ("wavenet", 0, None), ("ec2vae", 129, 128), ("vded", 129, 128)],
+)
+def test_no_family_goes_silent_or_holds_a_note_for_bars(variant, rest, hold, one_torch_thread):
+    chords = parse_progression("C | G | Am | F | C | G | Am | F")  # 8 bars, 128 steps
+    silent = favour(build_model(variant, "tiny"), rest)
+    loose = sample_melody(silent, chords, seed=0, sampling=UNCONSTRAINED)
+    assert (loose == REST).mean() > 0.9  # the network alone rests almost all the time
+    melody = sample_melody(silent, chords, seed=0)
+    assert longest_run(melody, REST) <= 16 and (melody == REST).mean() <= 0.5
+    if hold is not None:
+        stuck = favour(build_model(variant, "tiny"), hold)
+        assert (
+            max(
+                n.duration
+                for n in tokens_to_notes(sample_melody(stuck, chords, seed=0, sampling=UNCONSTRAINED))
+            )
+            > 32
+        )
+        assert max(n.duration for n in tokens_to_notes(sample_melody(stuck, chords, seed=0))) <= 16
+
+
+def test_producer_cues_never_hold_a_note_for_two_bars():
+    """compose --chords "Dm | Bb | F | C": one chord a bar, unlike the chorales' chord a beat."""
+    for variant in ("proposed", "wavenet"):
+        model = load_model(variant)
+        for seed in (0, 1):
+            cue = compose_cue(model, "Dm | Bb | F | C", seconds=30, tempo_bpm=80, seed=seed)
+            assert max(n.duration for n in tokens_to_notes(cue.melody)) <= 16, (variant, seed)
+    # Without the limits the committed WaveNet holds a note two bars or more on these seeds.
+    wavenet = load_model("wavenet")
+    loose = compose_cue(wavenet, "Dm | Bb | F | C", seconds=30, tempo_bpm=80, seed=0, sampling=UNCONSTRAINED)
+    assert max(n.duration for n in tokens_to_notes(loose.melody)) >= 32
+
+
+def test_sampling_settings_are_bars_and_round_trip():
+    rules = DEFAULT_SAMPLING.rules(beats_per_bar=3)
+    assert rules.max_rest_run == 12 and rules.max_note_steps == 12 and rules.max_rest_share == 0.5
+    assert Sampling.from_dict({"top_p": 0.9}) == Sampling(**{**DEFAULT_SAMPLING.to_dict(), "top_p": 0.9})

@@ -11,7 +11,7 @@ from generation.checkpoints import CheckpointError, load_model
 from generation.music.encoding import chord_name
 from generation.nets.base import MelodyModel
 from generation.rendering import render_clip, save_clip
-from generation.sampling import Cue, compose_cue
+from generation.sampling import Cue, Sampling, compose_cue
 
 
 def write_cue_files(cue: Cue, out: Path) -> list[Path]:
@@ -39,7 +39,14 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=30.0)
         parser.add_argument("--tempo", type=float, default=80.0, help="quarter notes per minute")
         parser.add_argument("--beats-per-bar", type=int, default=4)
-        parser.add_argument("--temperature", type=float, default=1.0)
+        parser.add_argument(
+            "--temperature",
+            type=float,
+            help="softmax temperature (default: generation.sampling.DEFAULT_SAMPLING's)",
+        )
+        parser.add_argument(
+            "--top-p", type=float, help="nucleus sampling mass, in (0, 1] (default: DEFAULT_SAMPLING's)"
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--accompaniment", choices=["block", "arpeggio", "none"], default="block")
         parser.add_argument("--key", help='key signature, e.g. "D minor" (estimated when left out)')
@@ -70,6 +77,7 @@ class Command(BaseCommand):
                 tempo_bpm=options["tempo"],
                 beats_per_bar=options["beats_per_bar"],
                 temperature=options["temperature"],
+                sampling=Sampling.from_dict({} if options["top_p"] is None else {"top_p": options["top_p"]}),
                 seed=options["seed"],
                 accompaniment=options["accompaniment"],
                 key=options["key"],

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from generation import selectors, services
 from generation.models import StimulusSet
-from generation.stimuli import SECONDS
+from generation.stimuli import SAMPLING_TEMPERATURE, SECONDS
 
 SOURCES = {"real": StimulusSet.Source.REAL, "low-anchor": StimulusSet.Source.LOW_ANCHOR}
 
@@ -81,7 +81,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=0, help="seed of the first item (item i uses seed + i)"
         )
-        parser.add_argument("--temperature", type=float, default=1.0)
+        parser.add_argument("--temperature", type=float, default=SAMPLING_TEMPERATURE)
         parser.add_argument("--corpus", help="corpus whose held-out pieces give the progressions (chorales)")
         parser.add_argument(
             "--soundfont", default="", help=".sf2/.sf3 file (default: pretty_midi's TimGM6mb)"

@@ -17,7 +17,7 @@ from generation.checkpoints import checkpoint_paths
 from generation.management.commands.generate_stimuli import build_set
 from generation.models import StimulusSet
 from generation.paths import PRETRAINED_DIR
-from generation.stimuli import SECONDS
+from generation.stimuli import SAMPLING_TEMPERATURE, SECONDS
 
 STUDY_SLUG = "demo"
 ITEMS = 15  # the paper's design: 3 groups x 5 clips
@@ -68,7 +68,7 @@ class Command(BaseCommand):
                 items=options["items"],
                 seconds=options["seconds"],
                 seed=0,
-                temperature=1.0,
+                temperature=SAMPLING_TEMPERATURE,
                 corpus=options["corpus"],
                 soundfont="",
                 progress=not options["no_progress"],
