@@ -42,14 +42,14 @@ import pandas as pd  # noqa: E402
 from generation.checkpoints import checkpoint_paths, load_model, read_sidecar  # noqa: E402
 from generation.evaluation import melody as melody_eval  # noqa: E402
 from generation.evaluation import sets, spectral, symbolic  # noqa: E402
-from generation.music.encoding import STEPS_PER_BEAT  # noqa: E402
+from generation.music.encoding import STEPS_PER_BEAT, parse_chord  # noqa: E402
 from generation.music.midi import melody_to_midi  # noqa: E402
 from generation.paths import PRETRAINED_DIR  # noqa: E402
 from generation.rendering import render_midi  # noqa: E402
-from generation.sampling import sample_melody  # noqa: E402
+from generation.sampling import Sampling, sample_melody  # noqa: E402
 from generation.stimuli import BEATS_PER_BAR, SECONDS, TEMPO_BPM, clip_steps, heldout_items, shuffle_pitches  # noqa: E402
 
-EXPERIMENTS = ("convergence", "structures", "spectrograms", "melody", "symbolic")
+EXPERIMENTS = ("convergence", "structures", "spectrograms", "melody", "symbolic", "sampling")
 CONVERGENCE_STEPS = (500, 1000, 2000)  # the paper's G1-G3
 STRUCTURE_VARIANTS = ("rnn", "gru", "unilstm", "proposed", "wavenet")  # the paper's Figure 4
 STRUCTURE_STEPS = 2000  # "to ensure the fairness of the experiment, the process was iterated 2,000 times"
@@ -67,7 +67,9 @@ class Settings:
     out: Path
     items: int = 5  # K held-out progressions, as in the listening study (3 groups x 5 clips)
     seed: int = 0  # item i is generated with seed + i, as stimulus sets do
-    temperature: float = 1.0
+    temperature: float | None = None  # None: generation.sampling.DEFAULT_SAMPLING's
+    top_p: float | None = None  # None: DEFAULT_SAMPLING's
+    draws: int = 5  # melodies per item (seeds seed + i + 100 j) in the distance-to-real table
     corpus: str = "chorales"
     seconds: float = SECONDS  # clip length (cut to whole bars): the listening study's clips
     sample_rate: int = 22050  # half the stimulus rate: spectra to 11 kHz hold nearly all of a piano's energy
@@ -83,6 +85,11 @@ class Settings:
     @property
     def steps(self) -> int:
         return clip_steps(self.seconds, tempo_bpm=TEMPO_BPM, beats_per_bar=BEATS_PER_BAR)
+
+    @property
+    def sampling(self) -> Sampling:
+        overrides = {"temperature": self.temperature, "top_p": self.top_p}
+        return Sampling.from_dict({k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass
@@ -115,7 +122,7 @@ def generate_set(checkpoint: Path, items, settings: Settings) -> list[np.ndarray
     if key not in settings.cache:
         model = load_model(checkpoint)
         settings.cache[key] = [
-            sample_melody(model, item.chords, seed=settings.seed + i, temperature=settings.temperature)
+            sample_melody(model, item.chords, seed=settings.seed + i, sampling=settings.sampling)
             for i, item in enumerate(items)
         ]
     return settings.cache[key]
@@ -513,25 +520,28 @@ def melody(settings: Settings, *, variant: str = "proposed", prime_bars: int = 4
             model,
             item.chords,
             seed=settings.seed + i,
-            temperature=settings.temperature,
+            sampling=settings.sampling,
             prime=item.melody[:prime_steps],
         )
         continuation = generated[prime_steps:]
         real_key = melody_eval.estimate_key(item.melody)
+        real_cont_key = melody_eval.estimate_key(item.melody[prime_steps:])
         gen_key = melody_eval.estimate_key(generated)
         cont_key = melody_eval.estimate_key(continuation)
+        # Agreement is scored on the continuation alone: the prime is the real melody, so a key estimated
+        # over the whole clip agrees half by construction.
         rows.append(
             {
                 "item": item.key,
                 "real_key": real_key.name,
                 "real_correlation": real_key.correlation,
-                "generated_key": gen_key.name,
-                "generated_correlation": gen_key.correlation,
+                "real_continuation_key": real_cont_key.name,
+                "generated_key_with_prime": gen_key.name,
                 "continuation_key": cont_key.name,
                 "continuation_correlation": cont_key.correlation,
                 "continuation_runner_up": cont_key.runner_up,
                 "continuation_runner_up_correlation": cont_key.runner_up_correlation,
-                "same_key_as_real": gen_key.name == real_key.name,
+                "continuation_keeps_key": cont_key.name == real_cont_key.name,
             }
         )
         ax = axes[i, 0]
@@ -557,14 +567,17 @@ def melody(settings: Settings, *, variant: str = "proposed", prime_bars: int = 4
     axes[-1, 0].set_xlabel("beats")
     save_figure(fig, folder, "contours")
     table = pd.DataFrame(rows).set_index("item")
-    keys = table["generated_key"].value_counts().rename("pieces").to_frame()
+    keys = table["continuation_key"].value_counts().rename("pieces").to_frame()
+    kept = int(table["continuation_keeps_key"].sum())
+    settings.log(f"melody: {kept} of {len(table)} generated continuations keep the real continuation's key")
     write_page(
         folder,
         Page(
             title="Melody contour and key (paper Figure 6)",
             intro=f"{variant}: the first {prime_steps // STEPS_PER_BEAT} beats of each held-out melody are forced (the existing "
             "segment); the model continues it over the real chords. Keys are music21's Krumhansl-Schmuckler estimates "
-            "with their correlation coefficient.",
+            f"with their correlation coefficient. {kept} of {len(table)} generated continuations are in the key of the real "
+            "continuation (scored on the continuation only: the prime is the real melody).",
             figures=[
                 (
                     "contours",
@@ -573,7 +586,7 @@ def melody(settings: Settings, *, variant: str = "proposed", prime_bars: int = 4
             ],
             tables=[
                 ("keys.csv", table, "Key of each piece"),
-                ("key_counts.csv", keys, "Keys of the generated pieces"),
+                ("key_counts.csv", keys, "Keys of the generated continuations"),
             ],
         ),
     )
@@ -605,10 +618,194 @@ def symbolic_sets(
     return result
 
 
+def item_key(melody: np.ndarray) -> tuple[int, str]:
+    """(tonic pitch class, "major"/"minor") of a real melody (Krumhansl-Schmuckler, music21)."""
+    estimate = melody_eval.estimate_key(melody)
+    return parse_chord(estimate.tonic) % 12 if estimate.tonic else 0, estimate.mode or "major"
+
+
+def draw_melodies(
+    model, items, settings: Settings, sampling: Sampling | None = None
+) -> list[list[np.ndarray]]:
+    """settings.draws melodies per item ([item][draw]): item i, draw j with seed settings.seed + i + 100 j."""
+    sampling = sampling or settings.sampling
+    return [
+        [
+            sample_melody(model, item.chords, seed=settings.seed + i + 100 * j, sampling=sampling)
+            for j in range(settings.draws)
+        ]
+        for i, item in enumerate(items)
+    ]
+
+
+def distance_to_real(melodies: dict[str, list[list[np.ndarray]]], items) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How far each set's melodies are from the real melodies of the same items, measure by measure.
+
+    Args:
+        melodies: {set name: [item][draw] (T,) melody tokens}, the items in `items`' order.
+        items: the StimulusItems (their real melody, chords and key).
+
+    Returns:
+        (table, differences). table: one row per set (and "real") with each ITEM_MEASURE's mean over
+        items (a set's per-item value is the mean over its draws), "distance" (the mean over measures of
+        |set - real| in units of how far another real melody is: the mean over items i of |measure of
+        item i+1's real melody on item i - measure of item i's|), the number of melodies and of
+        degenerate ones by kind. differences: per set and
+        measure, the mean paired difference set - real over items with a t 95 % CI.
+    """
+    from scipy import stats
+
+    keys = [item_key(item.melody) for item in items]
+
+    def measures(draws, item, key) -> dict[str, float]:
+        rows = [symbolic.item_measures(m, item.chords, item.melody, tonic=key[0], mode=key[1]) for m in draws]
+        return {name: float(np.nanmean([r[name] for r in rows])) for name in symbolic.ITEM_MEASURES}
+
+    per_item = {"real": pd.DataFrame([measures([i.melody], i, k) for i, k in zip(items, keys)])}
+    for name, by_item in melodies.items():
+        per_item[name] = pd.DataFrame([measures(d, i, k) for d, i, k in zip(by_item, items, keys)])
+    real = per_item["real"]
+    # The unit of distance: another real melody (item i+1's, on item i's chords and key) differs this much.
+    others = [
+        measures([items[(i + 1) % len(items)].melody], item, k)
+        for i, (item, k) in enumerate(zip(items, keys))
+    ]
+    spread = (pd.DataFrame(others) - real).abs().mean().replace(0, np.nan)
+    rows, diffs = [], []
+    for name, frame in per_item.items():
+        drawn = [[i.melody] for i in items] if name == "real" else melodies[name]
+        kinds = [symbolic.degeneracy(m) for draws in drawn for m in draws]
+        row = {"set": name, **frame.mean().to_dict()}
+        # Measures on which the real items do not differ from one another give no unit and are left out.
+        row["distance"] = (
+            0.0 if name == "real" else float(((frame.mean() - real.mean()).abs() / spread).mean())
+        )
+        row["melodies"] = len(kinds)
+        row["degenerate"] = sum(k is not None for k in kinds)
+        for kind in symbolic.DEGENERATE_KINDS:
+            row[kind] = kinds.count(kind)
+        rows.append(row)
+        if name == "real":
+            continue
+        for measure in symbolic.ITEM_MEASURES:
+            d = (frame[measure] - real[measure]).dropna().to_numpy()
+            half = (
+                stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else math.nan
+            )
+            diffs.append(
+                {
+                    "set": name,
+                    "measure": measure,
+                    "real": float(real[measure].mean()),
+                    "set_mean": float(frame[measure].mean()),
+                    "difference": float(d.mean()),
+                    "ci_low": float(d.mean() - half),
+                    "ci_high": float(d.mean() + half),
+                }
+            )
+    return pd.DataFrame(rows).set_index("set"), pd.DataFrame(diffs).set_index(["set", "measure"])
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A frame as a Markdown table (what docs/evaluation.md pastes)."""
+    head = "| " + " | ".join([frame.index.name or "", *map(str, frame.columns)]) + " |"
+    lines = [head, "|" + " --- |" * (len(frame.columns) + 1)]
+    for index, row in frame.iterrows():
+        cells = [f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in row.tolist()]
+        lines.append("| " + " | ".join([str(index), *cells]) + " |")
+    return "\n".join(lines)
+
+
+STUDY_VARIANTS = ("proposed", "bilstm", "ec2vae", "vded")  # the listening study's four systems
+SAMPLING_GRID = {"temperature": (0.6, 0.7, 0.8, 0.9, 1.0), "top_p": (0.8, 0.9, 1.0)}
+
+
+def sampling_choice(settings: Settings, *, variants: Sequence[str] = STUDY_VARIANTS) -> Path:
+    """Choose the sampling defaults on the validation split (never the held-out items) and print them.
+
+    Every (temperature, top_p) of SAMPLING_GRID, with DEFAULT_SAMPLING's rest and hold limits, samples
+    settings.draws melodies on the first settings.items validation pieces in 4/4 for each variant; the
+    choice minimises the mean over variants of the distance to the real validation melodies
+    (`distance_to_real`) plus the share of degenerate melodies.
+    """
+    from generation.music.corpus import load_corpus
+
+    folder = settings.out / "sampling"
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(settings.corpus)
+    items = heldout_items(corpus.validation, count=settings.items, steps=settings.steps)
+    runs = {"rest": [], "note": []}
+    for piece in corpus.validation:
+        notes = symbolic.melody_notes(piece.melody)
+        runs["note"].append(max((n.duration for n in notes), default=0))
+        rests = np.flatnonzero(symbolic.sounding_pitch(piece.melody) < 0)
+        gaps = np.split(rests, np.flatnonzero(np.diff(rests) > 1) + 1) if len(rests) else []
+        runs["rest"].append(
+            max((len(g) for g in gaps if len(g) and g[0] > 0 and g[-1] < len(piece.melody) - 1), default=0)
+        )
+    settings.log(
+        f"sampling: validation melodies ({len(corpus.validation)}): longest inner rest {max(runs['rest'])} steps, "
+        f"longest note {max(runs['note'])} steps (95th percentiles {np.percentile(runs['rest'], 95):.0f}, "
+        f"{np.percentile(runs['note'], 95):.0f}); limits {settings.sampling.rules().to_dict()}"
+    )
+    models = {v: load_model(p) for v in variants if (p := find_checkpoint(v, settings)) is not None}
+    rows = []
+    for temperature in SAMPLING_GRID["temperature"]:
+        for top_p in SAMPLING_GRID["top_p"]:
+            sampling = Sampling.from_dict({"temperature": temperature, "top_p": top_p})
+            drawn = {v: draw_melodies(m, items, settings, sampling) for v, m in models.items()}
+            table, _ = distance_to_real(drawn, items)
+            table = table.drop(index="real")
+            row = {"temperature": temperature, "top_p": top_p}
+            row.update({f"{v}_distance": table.loc[v, "distance"] for v in models})
+            row["degenerate"] = int(table["degenerate"].sum())
+            row["score"] = float(
+                table["distance"].mean() + table["degenerate"].sum() / table["melodies"].sum()
+            )
+            rows.append(row)
+            settings.log(f"sampling: {row}")
+    grid = pd.DataFrame(rows).set_index(["temperature", "top_p"])
+    best = grid["score"].idxmin()
+    settings.log(
+        f"sampling: {len(items)} validation items x {settings.draws} draws x {list(models)}\n"
+        + markdown_table(grid.reset_index().set_index("temperature"))
+        + f"\nchosen: temperature {best[0]}, top_p {best[1]}"
+    )
+    write_page(
+        folder,
+        Page(
+            title="Sampling defaults, chosen on the validation split",
+            intro=f"Chosen: temperature {best[0]}, top_p {best[1]} (lowest score = mean distance to the real validation "
+            "melodies over the study's systems + share of degenerate melodies).",
+            tables=[("grid.csv", grid, "Every setting of the grid")],
+        ),
+    )
+    return folder
+
+
 def symbolic_metrics(settings: Settings, *, variants: Sequence[str] = SYMBOLIC_VARIANTS) -> Path:
     """Per-piece metrics, per-feature set comparisons against real music, and the table across sets."""
     folder = settings.out / "symbolic"
     folder.mkdir(parents=True, exist_ok=True)
+    items = items_for(settings)
+    drawn = {}
+    for variant in variants:
+        path = find_checkpoint(variant, settings)
+        if path is not None:
+            drawn[variant] = draw_melodies(load_model(path), items, settings)
+            # Draw 0 of item i is what generate_set samples (seed + i): the per-piece metrics reuse it.
+            settings.cache[("melodies", str(path), tuple(item.key for item in items))] = [
+                d[0] for d in drawn[variant]
+            ]
+    drawn["low_anchor"] = [
+        [shuffle_pitches(item.melody, seed=settings.seed + i + 100 * j) for j in range(settings.draws)]
+        for i, item in enumerate(items)
+    ]
+    distance, differences = distance_to_real(drawn, items)
+    settings.log(
+        f"symbolic: {len(items)} items x {settings.draws} draws, sampling {settings.sampling.to_dict()}\n"
+        + markdown_table(distance)
+    )
     by_set = symbolic_sets(settings, variants)
     metrics = {name: pieces for name, (_, pieces) in by_set.items()}
     table = sets.sets_table(metrics, reference="real")
@@ -652,7 +849,8 @@ def symbolic_metrics(settings: Settings, *, variants: Sequence[str] = SYMBOLIC_V
         folder,
         Page(
             title="Symbolic metrics (Yang & Lerch 2018; MusPy)",
-            intro=f"{settings.items} held-out progressions per set; every model samples with seed {settings.seed} + item. "
+            intro=f"{settings.items} held-out progressions per set; every model samples with seed {settings.seed} + item "
+            f"(+ 100 per further draw) under {settings.sampling.to_dict()}. "
             "Overlap area (higher is better) and KL divergence (lower is better) compare the real music's intra-set "
             "distances with the inter-set distances between a set and real music, per feature; the table gives their means.",
             figures=[
@@ -660,6 +858,13 @@ def symbolic_metrics(settings: Settings, *, variants: Sequence[str] = SYMBOLIC_V
                 ("pitch_classes", "Mean pitch-class histograms"),
             ],
             tables=[
+                (
+                    "distance.csv",
+                    distance,
+                    f"Distance to the real melodies ({settings.draws} draws per item; means over items; distance: "
+                    "mean over measures of |set - real| / spread; degenerate: silent, one pitch, a note held >= 2 bars)",
+                ),
+                ("differences.csv", differences, "Set - real per measure, mean over items with a 95 % CI"),
                 ("table.csv", table, "Table across sets (means over pieces; OA/KLD means over features)"),
                 ("comparisons.csv", comparisons, "Per feature, against real music"),
                 ("per_piece.csv", per_piece, "Per piece"),

@@ -218,3 +218,103 @@ def piece_metrics(melody: np.ndarray, chords: np.ndarray | None = None) -> Piece
         pitch_class_histogram=pitch_class_histogram(notes).tolist(),
         note_length_histogram=note_length_histogram(notes).tolist(),
     )
+
+
+# ------------------------------------------------------------------ distance to the real melody of an item
+
+# What `item_measures` returns, in the order tables show them (docs/evaluation.md, "Distance to real music").
+ITEM_MEASURES = (
+    "chord_tone_share",
+    "pc_overlap",
+    "pc_kl",
+    "mean_abs_interval",
+    "step_share",
+    "pitch_range",
+    "notes_per_bar",
+    "repetition_4",
+    "out_of_key_share",
+    "rest_share",
+)
+DEGENERATE_KINDS = ("silent", "one pitch", "held >= 2 bars")
+PC_SMOOTHING = 0.01  # added to every pitch class before the KL, so that an unused class is not infinite
+# A minor key's melody uses the raised 6th and 7th (melodic minor) as freely as the natural ones.
+MINOR_KEY_SCALE = (0, 2, 3, 5, 7, 8, 9, 10, 11)
+
+
+def step_share(notes: list[Note]) -> float:
+    """Share of consecutive-note intervals of at most 2 semitones (repeats and steps); NaN with < 2 notes."""
+    if len(notes) < 2:
+        return math.nan
+    return float((np.abs(np.diff([n.pitch for n in notes])) <= 2).mean())
+
+
+def notes_per_bar(notes: list[Note], steps: int, bar_steps: int = 16) -> float:
+    return len(notes) / (steps / bar_steps) if steps else math.nan
+
+
+def repetition_share(notes: list[Note], length: int = 4) -> float:
+    """Share of the melody's `length`-note pitch sequences that occur more than once in it (motifs)."""
+    grams = [tuple(n.pitch for n in notes[i : i + length]) for i in range(len(notes) - length + 1)]
+    if not grams:
+        return math.nan
+    counts: dict[tuple[int, ...], int] = {}
+    for gram in grams:
+        counts[gram] = counts.get(gram, 0) + 1
+    return float(np.mean([counts[g] > 1 for g in grams]))
+
+
+def out_of_key_share(notes: list[Note], tonic: int, mode: str) -> float:
+    """Share of notes outside the key (major scale, or minor with raised 6th and 7th); NaN without notes."""
+    if not notes:
+        return math.nan
+    scale = MAJOR_SCALE if mode == "major" else MINOR_KEY_SCALE
+    members = {(tonic + degree) % 12 for degree in scale}
+    return float(np.mean([n.pitch % 12 not in members for n in notes]))
+
+
+def rest_share(melody: np.ndarray) -> float:
+    """Share of steps on which nothing sounds."""
+    return float((sounding_pitch(melody) < 0).mean()) if len(melody) else math.nan
+
+
+def degeneracy(melody: np.ndarray, bar_steps: int = 16) -> str | None:
+    """Why a melody is degenerate ("silent", "one pitch", "held >= 2 bars"), or None."""
+    notes = melody_notes(melody)
+    if not notes or rest_share(melody) > 0.9:
+        return "silent"
+    if pitch_count(notes) == 1:
+        return "one pitch"
+    if max(n.duration for n in notes) >= 2 * bar_steps:
+        return "held >= 2 bars"
+    return None
+
+
+def item_measures(
+    melody: np.ndarray, chords: np.ndarray, real: np.ndarray, *, tonic: int, mode: str, bar_steps: int = 16
+) -> dict[str, float]:
+    """The ITEM_MEASURES of one melody on an item whose real melody is `real`, in the key (tonic, mode).
+
+    Args:
+        melody, chords, real: (T,) melody tokens, chord indices and the item's real melody tokens.
+        tonic: the key's pitch class (0 = C); mode: "major" or "minor" (estimated from `real`).
+
+    The pitch-class overlap (sum of the minimum, 1 = the same histogram) and KL(real || melody, in
+    bits, both smoothed by PC_SMOOTHING) compare note-count histograms with the real melody's.
+    """
+    notes = melody_notes(melody)
+    mine = pitch_class_histogram(notes)
+    theirs = pitch_class_histogram(melody_notes(real))
+    p = (theirs + PC_SMOOTHING) / (theirs + PC_SMOOTHING).sum()
+    q = (mine + PC_SMOOTHING) / (mine + PC_SMOOTHING).sum()
+    return {
+        "chord_tone_share": chord_tone_ratio(melody, chords),
+        "pc_overlap": float(np.minimum(mine, theirs).sum()) if notes else 0.0,
+        "pc_kl": float((p * np.log2(p / q)).sum()),
+        "mean_abs_interval": average_pitch_interval(notes),
+        "step_share": step_share(notes),
+        "pitch_range": float(pitch_range(notes)),
+        "notes_per_bar": notes_per_bar(notes, len(melody), bar_steps),
+        "repetition_4": repetition_share(notes),
+        "out_of_key_share": out_of_key_share(notes, tonic, mode),
+        "rest_share": rest_share(melody),
+    }

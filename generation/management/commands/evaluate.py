@@ -1,4 +1,4 @@
-"""`python manage.py evaluate {convergence,structures,spectrograms,melody,symbolic,report} --out DIR`.
+"""`python manage.py evaluate {convergence,structures,spectrograms,melody,symbolic,sampling,report} --out DIR`.
 
 The paper's objective experiments (Figures 3-6) and the symbolic metrics, each rerunnable from a seed;
 see docs/evaluation.md. Step checkpoints that do not exist are trained with --preset (tiny by default:
@@ -27,7 +27,13 @@ class Command(BaseCommand):
         parser.add_argument("--variants", nargs="+", help="variants to compare (default: per experiment)")
         parser.add_argument("--items", type=int, default=5, help="held-out progressions (K)")
         parser.add_argument("--seed", type=int, default=0, help="item i is sampled with seed + i")
-        parser.add_argument("--temperature", type=float, default=1.0)
+        parser.add_argument(
+            "--temperature", type=float, help="default: generation.sampling.DEFAULT_SAMPLING's"
+        )
+        parser.add_argument("--top-p", type=float, help="nucleus mass in (0, 1]; default: DEFAULT_SAMPLING's")
+        parser.add_argument(
+            "--draws", type=int, default=5, help="melodies per item in symbolic's distance table and sampling"
+        )
         parser.add_argument(
             "--corpus", default="chorales", help='corpus name (e.g. "chorales", a MIDI folder)'
         )
@@ -62,6 +68,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["items"] < 2:
             raise CommandError("--items must be at least 2 (set distances need pairs)")
+        if options["draws"] < 1:
+            raise CommandError("--draws must be at least 1")
         torch.set_num_threads(
             1
         )  # step-by-step sampling of small nets is latency-bound; more threads only contend
@@ -70,6 +78,8 @@ class Command(BaseCommand):
             items=options["items"],
             seed=options["seed"],
             temperature=options["temperature"],
+            top_p=options["top_p"],
+            draws=options["draws"],
             corpus=options["corpus"],
             seconds=options["seconds"],
             sample_rate=options["sample_rate"],
@@ -96,6 +106,10 @@ class Command(BaseCommand):
                 folder = experiments.spectrograms(settings, steps=options["structure_steps"], **one)
             elif name == "melody":
                 folder = experiments.melody(settings, **one)
+            elif name == "sampling":
+                folder = experiments.sampling_choice(
+                    settings, variants=variants or experiments.STUDY_VARIANTS
+                )
             elif name == "symbolic":
                 folder = experiments.symbolic_metrics(
                     settings, variants=variants or experiments.SYMBOLIC_VARIANTS

@@ -115,6 +115,24 @@ def test_report_runs_every_experiment(tmp_path, corpus):
     assert len(keys) == 2
     assert (keys["real_key"] == "D minor").all()  # every corpus melody is built on D minor
     assert keys["continuation_correlation"].between(-1, 1).all()
+    # Key agreement is scored on the continuation only, against the real continuation's key.
+    assert (
+        keys["continuation_keeps_key"] == (keys["continuation_key"] == keys["real_continuation_key"])
+    ).all()
+
+    distance = pd.read_csv(out / "symbolic" / "distance.csv", index_col=0)
+    assert set(distance.index) == {"proposed", "rnn", "lstm1", "real", "low_anchor"}
+    assert distance.loc["real", "distance"] == 0 and distance.loc["real", "pc_overlap"] == 1
+    assert (distance["melodies"].drop("real") == 2 * 5).all()  # 2 items x 5 draws
+    # The low anchor keeps the real pitch classes and rests but loses the chord tones.
+    anchor = distance.loc["low_anchor"]
+    assert (
+        anchor["pc_overlap"] == pytest.approx(1)
+        and anchor["rest_share"] == distance.loc["real", "rest_share"]
+    )
+    assert anchor["chord_tone_share"] != distance.loc["real", "chord_tone_share"]
+    differences = pd.read_csv(out / "symbolic" / "differences.csv", index_col=[0, 1])
+    assert (differences["ci_low"] <= differences["difference"]).all()
 
     table = pd.read_csv(out / "table.csv", index_col=0)
     assert set(table.index) == {"proposed", "rnn", "lstm1", "real", "low_anchor"}

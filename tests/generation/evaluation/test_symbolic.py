@@ -86,3 +86,31 @@ def test_empty_melody_and_hold_after_rest():
     assert m.n_notes == 0
     assert m.empty_beat_rate == 1.0  # two beats (the second partial), both empty
     assert math.isnan(m.scale_consistency) and math.isnan(m.avg_pitch_interval)
+
+
+def test_item_measures_against_the_real_melody():
+    real = quarters(C_MAJOR_SCALE + [72, 71, 69, 67, 65, 64, 62, 60])  # up and down: 16 quarters, 4 bars
+    chords = np.full(len(real), parse_chord("C"))
+    same = symbolic.item_measures(real, chords, real, tonic=0, mode="major")
+    assert same["pc_overlap"] == pytest.approx(1.0) and same["pc_kl"] == pytest.approx(0.0, abs=1e-12)
+    assert same["step_share"] == 1.0  # steps of 1-2 semitones and one repeat (0 st) count alike
+    assert same["mean_abs_interval"] == pytest.approx(24 / 15)
+    assert same["notes_per_bar"] == 4 and same["pitch_range"] == 12 and same["rest_share"] == 0
+    assert same["out_of_key_share"] == 0 and same["chord_tone_share"] == pytest.approx(8 / 16)
+    assert same["repetition_4"] == 0  # no 4-note sequence comes back
+    # A chromatic line with rests, in C minor (raised 6th and 7th allowed): C#, E, F#, C# are outside.
+    other = quarters([60, 61, None, 62, 63, None, 64, 66, 67, 68, None, 70, 60, 61, 62, 63])
+    m = symbolic.item_measures(other, chords, real, tonic=0, mode="minor")
+    assert m["rest_share"] == pytest.approx(3 / 16) and m["out_of_key_share"] == pytest.approx(4 / 13)
+    # Shared classes: C (2/13 of its notes vs 1/4), D (2/13 vs 1/8), E and G (1/13 vs 1/8 each).
+    assert m["pc_overlap"] == pytest.approx(4 / 13 + 1 / 8)
+    assert m["pc_kl"] > 1.0
+    assert m["repetition_4"] == pytest.approx(2 / 10)  # 60 61 62 63 recurs: 2 of its 10 four-note windows
+
+
+def test_degenerate_melodies():
+    assert symbolic.degeneracy(np.full(64, REST)) == "silent"
+    assert symbolic.degeneracy(quarters([60, 60, None, 60])) == "one pitch"
+    held = np.array([60] + [HOLD] * 31 + [62, HOLD, 64, HOLD])
+    assert symbolic.degeneracy(held) == "held >= 2 bars"
+    assert symbolic.degeneracy(quarters(C_MAJOR_SCALE)) is None
