@@ -145,7 +145,7 @@ def chorale_keys() -> list[str]:
 # (trumpets, oboes, violins, horns, ... doubling or ornamenting the choir). Matched on words, any case.
 INSTRUMENT_WORDS = frozenset(
     {
-        "trumpet", "tromba", "clarino", "horn", "corno", "trombone", "timpani", "oboe", "flute", "flauto",
+        "trumpet", "tromba", "clarino", "cornet", "cornetto", "horn", "corno", "trombone", "timpani", "oboe", "flute", "flauto",
         "traverso", "recorder", "bassoon", "fagotto", "violin", "violino", "viola", "violoncello",
         "cello", "continuo", "organ", "organo", "bc", "strings", "instrument", "piano", "keyboard",
     }
@@ -165,7 +165,9 @@ class PartSummary:
 
     @property
     def words(self) -> set[str]:
-        return set(re.findall(r"[a-z]+", self.name.lower()))
+        """The name's words, each also without a plural s ("Flutes" -> flutes, flute)."""
+        words = set(re.findall(r"[a-z]+", self.name.lower()))
+        return words | {w[:-1] for w in words if len(w) > 3 and w.endswith("s")}
 
     @property
     def is_instrument(self) -> bool:
