@@ -68,6 +68,8 @@ class WorkerProcess:
         self.env = dict(os.environ)
         self.env["DATABASE_URL"] = database_url_for_subprocess()
         self.env["DOCBGM_MEDIA_ROOT"] = str(self._media_root())
+        # One deployment, one secret: stored names are HMACs under it (generation/storage.py).
+        self.env["DJANGO_SECRET_KEY"] = self._secret_key()
         if broker == "redis":
             self.env["REDIS_URL"] = redis_url()
         else:
@@ -76,6 +78,12 @@ class WorkerProcess:
         self.queue = f"test-{uuid.uuid4().hex}"
         self.log = tmp_path / "worker.log"
         self.proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def _secret_key() -> str:
+        from django.conf import settings
+
+        return settings.SECRET_KEY
 
     @staticmethod
     def _media_root() -> Path:
