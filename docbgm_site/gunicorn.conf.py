@@ -28,4 +28,4 @@ def when_ready(server) -> None:
     that no worker pays for it on its first request."""
     from django.urls import get_resolver
 
-    get_resolver().url_patterns
+    get_resolver().url_patterns  # noqa: B018 (builds the URL resolver once, before forking)

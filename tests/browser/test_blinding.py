@@ -25,7 +25,7 @@ from studies import services
 from studies.models import Condition, Participant, Rating, Study, Trial
 from studies.volunteer.audio import clean_audio
 from tests.browser.volunteer_session import complete_session
-from tests.studies.factories import UserFactory
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

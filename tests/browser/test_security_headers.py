@@ -9,7 +9,8 @@ the whole-session test (test_blinding.py).
 import pytest
 from playwright.sync_api import expect
 
-from tests.studies.factories import OpenStudyFactory, UserFactory
+from tests.factories import UserFactory
+from tests.studies.factories import OpenStudyFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,7 +8,8 @@ their condition. Now nobody but staff gets anything there, whatever the path.
 import pytest
 from django.test import Client
 
-from tests.studies.factories import OpenStudyFactory, UserFactory
+from tests.factories import UserFactory
+from tests.studies.factories import OpenStudyFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,6 @@ from django.core.management import CommandError, call_command
 from generation.checkpoints import load_model
 from generation.music.encoding import chord_pitches, parse_chord
 from generation.music.midi import midi_to_tokens
-from tests.generation.corpus_fixtures import corpus_dir, corpus_env, small_corpus  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

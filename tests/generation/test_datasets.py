@@ -9,7 +9,6 @@ from generation.music.tokens import piece_to_events
 from generation.nets.base import VARIANTS, MelodyModel, UnknownVariantError, build_model
 from generation.nets.bilstm import event_windows
 from generation.separation import stems
-from tests.generation.corpus_fixtures import corpus_dir, corpus_env, small_corpus  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("corpus_env")
 

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 from generation.models import Checkpoint, StimulusSet
 from generation.services import stimulus_set_build, stimulus_set_request
 from tests.generation import stimuli_fixtures
+from tests.generation.factories import StimulusSetFactory
 from tests.generation.stimuli_fixtures import CORPUS
-from tests.studies.factories import StimulusSetFactory
 
 heldout_corpus = stimuli_fixtures.heldout_corpus
 tiny_checkpoint = stimuli_fixtures.tiny_checkpoint

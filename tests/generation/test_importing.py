@@ -14,7 +14,7 @@ from generation.importing import StimulusImportError, import_stimuli
 from generation.models import Stimulus, StimulusSet
 from studies import services
 from studies.models import Participant
-from tests.studies.factories import UserFactory
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 RATE = 22050

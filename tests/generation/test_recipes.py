@@ -9,7 +9,6 @@ from generation.evaluation.experiments import Settings, step_checkpoints
 from generation.nets.bilstm import BiLSTMConfig
 from generation.recipes import train_config, train_variant
 from generation.training import TrainConfig
-from tests.generation.corpus_fixtures import corpus_dir, corpus_env, small_corpus  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("corpus_env", "one_torch_thread")
 

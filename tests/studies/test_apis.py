@@ -4,13 +4,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from studies.models import Study
-from tests.studies.factories import (
-    OpenStudyFactory,
-    ParticipantFactory,
-    StimulusSetFactory,
-    StudyFactory,
-    UserFactory,
-)
+from tests.factories import UserFactory
+from tests.generation.factories import StimulusSetFactory
+from tests.studies.factories import OpenStudyFactory, ParticipantFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,10 @@ from generation.rendering import MP3_BITRATE_KBPS
 from generation.services import checkpoint_register_file, stimulus_set_build, stimulus_set_request
 from studies import services
 from studies.models import Participant
+from tests.factories import UserFactory
 from tests.generation import stimuli_fixtures
+from tests.generation.factories import StimulusFactory, StimulusSetFactory
 from tests.generation.stimuli_fixtures import CORPUS
-from tests.studies.factories import StimulusFactory, StimulusSetFactory, UserFactory
 
 heldout_corpus = stimuli_fixtures.heldout_corpus
 tiny_checkpoint = stimuli_fixtures.tiny_checkpoint

@@ -4,7 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from studies.models import Study
-from tests.studies.factories import StimulusSetFactory, UserFactory
+from tests.factories import UserFactory
+from tests.generation.factories import StimulusSetFactory
 
 pytestmark = pytest.mark.django_db
 

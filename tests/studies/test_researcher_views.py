@@ -11,13 +11,9 @@ from playwright.sync_api import expect
 from studies import services
 from studies.admin import StudyAdminForm
 from studies.models import Study, Trial
-from tests.studies.factories import (
-    OpenStudyFactory,
-    ParticipantFactory,
-    StimulusSetFactory,
-    StudyFactory,
-    UserFactory,
-)
+from tests.factories import UserFactory
+from tests.generation.factories import StimulusSetFactory
+from tests.studies.factories import OpenStudyFactory, ParticipantFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db
 

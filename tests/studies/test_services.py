@@ -12,13 +12,9 @@ from studies import services
 from studies.design import exposure_spread
 from studies.models import Participant, Rating, Study, Trial
 from studies.selectors import participant_current_step, study_progress
-from tests.studies.factories import (
-    OpenStudyFactory,
-    ParticipantFactory,
-    StimulusSetFactory,
-    StudyFactory,
-    UserFactory,
-)
+from tests.factories import UserFactory
+from tests.generation.factories import StimulusSetFactory
+from tests.studies.factories import OpenStudyFactory, ParticipantFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db
 

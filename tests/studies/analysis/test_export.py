@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from studies.analysis.data import ratings_frame
 from studies.models import Participant, Rating, Study
-from tests.studies.factories import OpenStudyFactory, ParticipantFactory, StimulusSetFactory, UserFactory
+from tests.factories import UserFactory
+from tests.generation.factories import StimulusSetFactory
+from tests.studies.factories import OpenStudyFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
 

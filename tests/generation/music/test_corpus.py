@@ -17,7 +17,6 @@ from generation.music.corpus import (
 )
 from generation.music.encoding import HOLD, MIDI_PITCHES, NO_CHORD, REST, Note, notes_to_tokens, parse_chord
 from generation.music.midi import melody_to_midi
-from tests.generation.corpus_fixtures import corpus_dir, small_corpus  # noqa: F401
 
 
 def valid_tokens(melody: np.ndarray) -> bool:
