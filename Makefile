@@ -11,13 +11,19 @@ export PYTHONUNBUFFERED := 1
 .PHONY: demo test lint install system-packages worker clean-var bench bench-load
 
 # Debian packages: libfluidsynth3 (rendering), fluidsynth (the CLI, for the rendering benchmark),
-# chromium (browser tests). Installed with apt-get only when missing.
+# chromium (browser tests), fonts-noto-cjk (legible Chinese pages in browser screenshots), and the
+# General MIDI soundfonts the separation data is rendered with (timgm6mb-soundfont,
+# fluid-soundfont-gm, musescore-general-soundfont). Installed with apt-get only when missing.
 system-packages: $(SYSTEM_STAMP)
 $(SYSTEM_STAMP):
 	@missing=""; \
 	ldconfig -p | grep -q 'libfluidsynth.so.3' || missing="$$missing libfluidsynth3"; \
 	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	for p in timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont; do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
