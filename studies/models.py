@@ -11,6 +11,8 @@ import secrets
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from generation.models import Stimulus, StimulusSet
 
@@ -21,6 +23,17 @@ DEFAULT_SCALE_DEFINITIONS = {
     "musicality": "How pleasant and musically coherent the melody is with its chords.",
 }
 RATING_MIN, RATING_MAX = 1, 5
+# A study's consent text when the researcher gives none. Like the default scale definitions it is
+# built in, so the catalog translates it (locale/); a researcher's own text has no translation but
+# the one they give in Study.translations.
+DEFAULT_CONSENT_TEXT = gettext_noop(
+    "Taking part is voluntary. You will listen to short pieces of music and rate them. We record "
+    "your ratings, how you played each clip and your optional answers about yourself, but not your "
+    "name or contact details. The answers are used for research and may be published, without "
+    "anything that identifies you. You can stop at any time by closing this page."
+)
+# The texts a researcher can give in each offered language (Study.translations, Study.text).
+TRANSLATABLE_TEXTS = ("title", "description", "consent_text", "instructions", "scale_definitions")
 
 
 def default_scale_definitions() -> dict[str, str]:
@@ -29,6 +42,22 @@ def default_scale_definitions() -> dict[str, str]:
 
 def default_languages() -> list[str]:
     return [code for code, _ in settings.LANGUAGES]
+
+
+def default_consent_text() -> str:
+    return DEFAULT_CONSENT_TEXT
+
+
+def built_in_translation(text: str, language: str) -> str | None:
+    """`text` in `language` if it is one of the built-in default texts and the catalog translates
+    it there (the site's own language counts: the defaults are written in it); None otherwise."""
+    if text not in (DEFAULT_CONSENT_TEXT, *DEFAULT_SCALE_DEFINITIONS.values()):
+        return None
+    if language == settings.LANGUAGE_CODE:
+        return text
+    with translation.override(language):
+        translated = translation.gettext(text)
+    return translated if translated != text else None
 
 
 def new_completion_code() -> str:
@@ -60,7 +89,11 @@ class Study(models.Model):
     title = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     description = models.TextField(blank=True, help_text="What volunteers read before consenting.")
-    consent_text = models.TextField(blank=True)
+    consent_text = models.TextField(
+        blank=True,
+        default=default_consent_text,
+        help_text="In the site's language (English); other languages in translations.",
+    )
     consent_version = models.CharField(
         max_length=40, default="1", help_text="Change it whenever the consent text changes."
     )
@@ -81,6 +114,13 @@ class Study(models.Model):
     completion_code = models.CharField(max_length=40, blank=True)
     redirect_url = models.URLField(blank=True, help_text="Where volunteers go at the end (Prolific).")
     languages = models.JSONField(default=default_languages)
+    translations = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The texts in other offered languages: {"zh-hans": {"title": ..., "description": ..., '
+        '"consent_text": ..., "instructions": ..., "scale_definitions": {"naturalness": ...}}}; '
+        "a text not given falls back to the study's own (see Study.text).",
+    )
     headphone_check = models.BooleanField(default=True)
     volume_check = models.BooleanField(default=True)
     practice = models.BooleanField(default=True, help_text="One practice clip before the trials.")
@@ -117,6 +157,26 @@ class Study(models.Model):
     @property
     def clips_total(self) -> int:
         return self.groups * self.clips_per_group
+
+    def text(self, field: str, language: str):
+        """The study's `field` (one of TRANSLATABLE_TEXTS) as a volunteer reading `language` sees it.
+
+        The text given for `language` in `translations` if there is one, else the study's own,
+        which the catalog translates only where it is a built-in default (DEFAULT_CONSENT_TEXT, the
+        default scale definitions). scale_definitions falls back scale by scale. Reads only this
+        row: a volunteer page costs no query for it.
+        """
+        if field not in TRANSLATABLE_TEXTS:
+            raise ValueError(f"{field!r} is not one of a study's texts: {', '.join(TRANSLATABLE_TEXTS)}")
+        given = (self.translations or {}).get(language) or {}
+        own = getattr(self, field)
+        if field == "scale_definitions":
+            mine = given.get(field) or {}
+            return {
+                scale: mine.get(scale) or built_in_translation(definition, language) or definition
+                for scale, definition in own.items()
+            }
+        return given.get(field) or built_in_translation(own, language) or own
 
 
 class Condition(models.Model):
