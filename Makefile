@@ -8,7 +8,7 @@ STAMP := $(VENV)/.docbgm-installed
 SYSTEM_STAMP := var/.system-packages
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test lint install system-packages worker clean-var bench bench-load
+.PHONY: demo test lint install system-packages worker clean-var bench bench-load bench-load-baseline
 
 # Debian packages: libfluidsynth3 (rendering), fluidsynth (the CLI, for the rendering benchmark),
 # chromium (browser tests), fonts-noto-cjk (legible Chinese pages in browser screenshots), and the
@@ -77,3 +77,8 @@ bench: install
 bench-load: install
 	$(PY) benchmarks/bench_load.py $(BENCH_LOAD_ARGS)
 	$(PY) benchmarks/bench_load.py --sqlite $(BENCH_LOAD_ARGS)
+
+# The same scenario against the code before issue 14 (a temporary git worktree), for comparison.
+BENCH_LOAD_BASELINE ?= 08cbef8
+bench-load-baseline: install
+	$(PY) benchmarks/bench_load.py --code $(BENCH_LOAD_BASELINE) $(BENCH_LOAD_ARGS)

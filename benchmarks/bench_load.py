@@ -60,6 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 VENV_BIN = Path(sys.executable).parent
 
+# The code as issue 14 found it (before persistent connections, cached sessions, Exposure counts).
+BASELINE = "08cbef8"
 CONDITIONS = [("proposed", "system"), ("bilstm", "system"), ("ec2vae", "system"), ("vded", "system")]
 CONDITIONS += [("real", "reference")]
 ITEMS = 15
@@ -96,6 +98,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=None, help="hard stop of the scenario")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument(
+        "--code",
+        default="",
+        help="run the scenario against this git revision instead of the working tree (e.g. "
+        f"{BASELINE}, the code before issue 14): checked out in a temporary worktree",
+    )
     args = parser.parse_args(argv)
     if args.volunteers is None:
         args.volunteers = 200 if args.sqlite else 1000
@@ -589,8 +597,36 @@ def report(args, deployment: Deployment, results: Results, finished: bool, elaps
         print(f"  a volunteer request costs {home[0] / trial[0]:.1f} x a bare one")
 
 
+def run_at_revision(revision: str, argv: list[str]) -> int:
+    """This benchmark, unchanged, against the code of `revision`: a temporary git worktree gets a copy
+    of this file and runs it with the same arguments (and this venv), then is removed."""
+    folder = Path(tempfile.mkdtemp(prefix="docbgm-bench-code-"))
+    tree = folder / "tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), revision], check=True
+    )
+    try:
+        shutil.copy2(Path(__file__), tree / "benchmarks" / "bench_load.py")
+        commit = subprocess.run(
+            ["git", "-C", str(tree), "log", "-1", "--format=%h %s"], capture_output=True, text=True
+        ).stdout.strip()
+        print(f"# code at {revision}: {commit}", flush=True)
+        return subprocess.run([sys.executable, str(tree / "benchmarks" / "bench_load.py"), *argv]).returncode
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.code:
+        rest = list(sys.argv[1:] if argv is None else argv)
+        i = rest.index("--code") if "--code" in rest else None
+        if i is not None:
+            del rest[i : i + 2]
+        else:
+            rest = [a for a in rest if not a.startswith("--code=")]
+        return run_at_revision(args.code, rest)
     deployment = Deployment(args)
     try:
         deployment.configure()
