@@ -16,17 +16,26 @@ PARTICIPANT_COLUMNS = ("participant", "status", "volume_checked", "headphone_pas
 FLOW_COLUMNS = ["stage", "listeners", "detail"]
 CONDITION_FLOW_COLUMNS = ["condition", "role", "with_ratings", "excluded", "analysed", "ratings_analysed"]
 LIVE = ("consented", "screening", "rating")
+RATED = "rated at least one clip"  # the stage of listeners with answers, in the ratings design
 
 
 def participant_flow(
-    participants: pd.DataFrame | None, ratings: pd.DataFrame, listeners: pd.DataFrame
+    participants: pd.DataFrame | None,
+    ratings: pd.DataFrame,
+    listeners: pd.DataFrame,
+    *,
+    reasons: dict[str, str] = REASONS,
+    answered: str = RATED,
 ) -> pd.DataFrame:
     """The flow table: one row per stage, in order, with the listeners at or leaving that stage.
 
     Args:
         participants: one row per participant who joined (PARTICIPANT_COLUMNS), or None.
-        ratings: the validated ratings frame (every listener with at least one rating).
+        ratings: the validated answers (ratings, MUSHRA scores or pairwise choices): every
+            listener with at least one answer, in its `participant` column.
         listeners: screening's listener table (excluded, reasons).
+        reasons: the screening's reason codes and their words (the ratings screening's by default).
+        answered: the name of the stage of listeners with at least one answer.
 
     Stages whose `stage` starts with "-" leave the flow (the side boxes of a CONSORT diagram).
     """
@@ -42,9 +51,14 @@ def participant_flow(
         headphones = status.eq("screened_out") & ~p["rated"]
         rows.append(("- screened out at the headphone check", int(headphones.sum()), "failed the check"))
         gone = status.eq("abandoned") & ~before_volume & ~p["rated"]
-        rows.append(("- abandoned before rating a clip", int(gone.sum()), "session expired after a pause"))
+        gone_stage, waiting_stage = (
+            ("- abandoned before rating a clip", "- still in progress, no rating yet")
+            if answered == RATED
+            else ("- abandoned before a first answer", "- still in progress, no answer yet")
+        )
+        rows.append((gone_stage, int(gone.sum()), "session expired after a pause"))
         waiting = status.isin(LIVE) & ~before_volume & ~p["rated"]
-        rows.append(("- still in progress, no rating yet", int(waiting.sum()), ""))
+        rows.append((waiting_stage, int(waiting.sum()), ""))
         with_ratings = p[p["rated"]]
         counts = with_ratings["status"].value_counts()
         detail = ", ".join(
@@ -54,14 +68,20 @@ def participant_flow(
         in_progress = int(with_ratings["status"].isin(LIVE).sum())
         if in_progress:
             detail += f", {in_progress} still rating"
-        rows.append(("rated at least one clip", len(with_ratings), detail))
+        rows.append((answered, len(with_ratings), detail))
     else:
         rows.append(
-            ("rated at least one clip", len(rated), "participants' sessions not available: ratings only")
+            (
+                answered,
+                len(rated),
+                "participants' sessions not available: answers only"
+                if answered != RATED
+                else "participants' sessions not available: ratings only",
+            )
         )
     excluded = listeners[listeners["excluded"]] if len(listeners) else listeners
-    reasons = excluded["reasons"].str.split(";").explode().value_counts() if len(excluded) else pd.Series()
-    detail = "; ".join(f"{REASONS[code]}: {reasons[code]}" for code in REASONS if code in reasons)
+    counts = excluded["reasons"].str.split(";").explode().value_counts() if len(excluded) else pd.Series()
+    detail = "; ".join(f"{reasons[code]}: {counts[code]}" for code in reasons if code in counts)
     several = int((excluded["reasons"].str.count(";") > 0).sum()) if len(excluded) else 0
     if several:
         detail += f" ({several} for more than one reason)"
