@@ -267,7 +267,7 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "docbgm_site.cache.RedisCache",  # one client per pool (docbgm_site/cache.py)
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "docbgm",
         }

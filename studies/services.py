@@ -672,12 +672,22 @@ def participant_record_volume_check(*, participant: Participant) -> Participant:
     return participant
 
 
-def _trial_of(participant: Participant, public_id: str, *, lock: bool, with_rating: bool = False) -> Trial:
-    queryset = Trial.objects.select_related("stimulus", *(["rating"] if with_rating else []))
+def _trial_of(
+    participant: Participant,
+    public_id: str,
+    *,
+    lock: bool,
+    with_rating: bool = False,
+    with_stimulus: bool = True,
+) -> Trial:
+    related = [*(["stimulus"] if with_stimulus else []), *(["rating"] if with_rating else [])]
+    queryset = Trial.objects.select_related(*related) if related else Trial.objects.all()
     if lock:
         # The trial row only: locking the joined stimulus would queue everyone hearing that clip.
         queryset = queryset.select_for_update(of=("self",))
-    trial = queryset.filter(participant=participant, public_id=str(public_id)).first()
+    # [:1], not .first(): public ids are unique, and .first()'s ORDER BY costs compiling per request.
+    rows = list(queryset.filter(participant=participant, public_id=str(public_id))[:1])
+    trial = rows[0] if rows else None
     if trial is None:
         # Same answer for a wrong id and another volunteer's id: nothing to learn by guessing.
         raise TrialNotFound("This clip is not part of your session.")
@@ -696,7 +706,7 @@ def trial_record_play(
     if event not in ("play", "ended"):
         raise StudyError("Unknown player event.")
     participant = _live_participant(participant)
-    trial = _trial_of(participant, public_id, lock=True)
+    trial = _trial_of(participant, public_id, lock=True, with_stimulus=False)  # events need no file
     now = timezone.now()
     if event == "play":
         trial.plays += 1

@@ -21,14 +21,21 @@ def session_participant_in(*, request: HttpRequest, slug: str) -> Participant | 
     token = request.session.get(SESSION_KEY, {}).get(slug, "")
     if not token:
         return None
-    return (
+    queryset = (
         Participant.objects.select_related("study")
         .filter(token=token, study__slug=slug)
         .exclude(study__status=Study.Status.DRAFT)
-        .first()
     )
+    return _one(queryset)
+
+
+def _one(queryset):
+    """The row of a query on a unique key, or None: `.first()` would add an ORDER BY, which costs
+    compiling on every volunteer request and orders nothing here."""
+    rows = list(queryset[:1])
+    return rows[0] if rows else None
 
 
 def participant_trial(*, participant: Participant, public_id: str) -> Trial | None:
     """One of this participant's own trials, or None (also for another participant's trial)."""
-    return participant.trials.select_related("stimulus").filter(public_id=public_id).first()
+    return _one(participant.trials.select_related("stimulus").filter(public_id=public_id))
