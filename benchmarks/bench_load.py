@@ -99,6 +99,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="where the time goes: gunicorn with benchmarks/gunicorn_profile.conf.py (one thread per "
+        "worker, cProfile on every other request) and a table of each endpoint's CPU by part; the "
+        "latencies of a profiled run are not the server's",
+    )
+    parser.add_argument(
         "--code",
         default="",
         help="run the scenario against this git revision instead of the working tree (e.g. "
@@ -134,6 +141,7 @@ class Deployment:
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     port: int = 0
+    profile_dir: str = ""
 
     @property
     def base(self) -> str:
@@ -229,6 +237,11 @@ class Deployment:
         else:
             cmd = [str(VENV_BIN / "gunicorn"), "docbgm_site.wsgi", "--bind", bind]
             config = ROOT / "docbgm_site" / "gunicorn.conf.py"
+            if self.args.profile:
+                config = Path(__file__).resolve().parent / "gunicorn_profile.conf.py"
+                self.env["DOCBGM_PROFILE_DIR"] = self.profile_dir = os.environ.get(
+                    "DOCBGM_PROFILE_DIR", str(self.folder / "profile")
+                )
             cmd += ["--config", str(config)] if config.exists() else ["--workers", "3"]
             cmd += self.args.gunicorn_arg
         self.command = " ".join(
@@ -597,6 +610,63 @@ def report(args, deployment: Deployment, results: Results, finished: bool, elaps
         print(f"  a volunteer request costs {home[0] / trial[0]:.1f} x a bare one")
 
 
+# What a profiled function's file says about the part of the stack it belongs to (first match).
+PARTS = [
+    ("database driver", ("/psycopg/", "/psycopg_pool/", "sqlite3")),
+    ("ORM", ("/django/db/",)),
+    ("templates", ("/django/template/", "/django/templatetags/")),
+    ("DRF", ("/rest_framework/", "/drf_spectacular/")),
+    ("sessions, cache", ("/django/contrib/sessions/", "/django/core/cache/", "/redis/")),
+    ("gunicorn", ("/gunicorn/",)),
+    (
+        "middleware, Django core",
+        ("/django/", "/whitenoise/", "/csp/", "/axes/", "/django_ratelimit/", "/asgiref/"),
+    ),
+]
+
+
+def _part(filename: str) -> str:
+    for part, needles in PARTS:
+        if any(n in filename for n in needles):
+            return part
+    if filename.startswith(str(ROOT)) and "/.venv/" not in filename:
+        return "docbgm code"
+    return "other (stdlib)"
+
+
+def profile_report(folder: Path) -> None:
+    """Each endpoint's CPU per request (the unprofiled half) and its split by part of the stack (the
+    profiled half; a builtin's time goes to the parts that called it, in proportion)."""
+    import pstats
+
+    cpu, count = Counter(), Counter()
+    for path in folder.glob("counts-*.json"):
+        data = json.loads(path.read_text())
+        cpu.update(data["cpu"])
+        count.update(data["count"])
+    parts = [p for p, _ in PARTS] + ["docbgm code", "other (stdlib)"]
+    print("\n## Where the time goes (CPU of one gunicorn thread per request; the split from cProfile)\n")
+    print("| endpoint | requests | CPU ms | " + " | ".join(parts) + " |")
+    print("| --- " * (len(parts) + 3) + "|")
+    for endpoint in ["home page", *ENDPOINTS, "other"]:
+        files = sorted(folder.glob(f"{endpoint.replace(' ', '_')}-*.prof"))
+        if not files or not count[endpoint]:
+            continue
+        stats = pstats.Stats(*map(str, files)).stats
+        shares = Counter()
+        for (filename, _, _), (_, _, tottime, _, callers) in stats.items():
+            if filename != "~" or not callers:
+                shares[_part(filename)] += tottime
+                continue
+            caller_total = sum(c[2] for c in callers.values()) or 1.0
+            for (caller_file, _, _), c in callers.items():
+                shares[_part(caller_file)] += tottime * c[2] / caller_total
+        total = sum(shares.values()) or 1.0
+        ms = 1000 * cpu[endpoint] / count[endpoint]
+        cells = " | ".join(f"{100 * shares[p] / total:.0f} %" for p in parts)
+        print(f"| {endpoint} | {count[endpoint]} | {ms:.1f} | {cells} |")
+
+
 def run_at_revision(revision: str, argv: list[str]) -> int:
     """This benchmark, unchanged, against the code of `revision`: a temporary git worktree gets a copy
     of this file and runs it with the same arguments (and this venv), then is removed."""
@@ -640,6 +710,8 @@ def main(argv=None) -> int:
         deployment.stop()
         checks = audit(results)
         report(args, deployment, results, finished, elapsed, rates, checks)
+        if args.profile:
+            profile_report(Path(deployment.profile_dir))
     finally:
         deployment.cleanup()
     return 0
