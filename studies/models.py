@@ -85,6 +85,11 @@ class Study(models.Model):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
 
+    class TestType(models.TextChoices):
+        RATING = "rating", "Rating (the paper's 1-5 scales, one clip at a time)"
+        MUSHRA = "mushra", "MUSHRA (every condition of an item on one page, 0-100)"
+        PAIRWISE = "pairwise", "Pairwise preference (two clips of one item)"
+
     slug = models.SlugField(max_length=60, unique=True, help_text="The volunteer link is /s/<slug>/.")
     title = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
@@ -135,6 +140,13 @@ class Study(models.Model):
         blank=True,
         help_text='Analysis settings of this study, e.g. {"min_panel_correlation": 0.6}; '
         "any key of studies/analysis/config.py's AnalysisConfig. Empty: the defaults.",
+    )
+    test_type = models.CharField(max_length=10, choices=TestType.choices, default=TestType.RATING)
+    design_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Options of the MUSHRA or pairwise design (services.design_options_clean); "
+        "empty for the rating design.",
     )
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -325,3 +337,128 @@ class Exposure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.condition}: {self.item_key} x {self.count}"
+
+
+# --- The MUSHRA and pairwise designs (Study.test_type) --------------------------------------
+
+SLOT_LABELS = "ABCDEFGH"  # a page's clips as the volunteer sees them; PageClip.slot indexes it
+MUSHRA_MIN, MUSHRA_MAX = 0, 100
+
+
+class Page(models.Model):
+    """One screen of a MUSHRA or pairwise session: the clips of one item, answered together.
+
+    MUSHRA: every condition of the item, in the volunteer's own order (slots A, B, ...); pairwise:
+    two conditions, slot 0 on the left and 1 on the right. `public_id` is the page's opaque id in
+    the volunteer's URLs, like Trial.public_id.
+    """
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="pages")
+    position = models.PositiveSmallIntegerField(help_text="1.. in the volunteer's order; 0 for practice.")
+    item_key = models.CharField(max_length=200)
+    is_practice = models.BooleanField(default=False)
+    public_id = models.CharField(max_length=40, unique=True, default=new_trial_public_id, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["participant", "position"]
+        constraints = [models.UniqueConstraint(fields=["participant", "position"], name="page_slot")]
+
+    def __str__(self) -> str:
+        kind = "practice page" if self.is_practice else f"page {self.position}"
+        return f"{self.participant} {kind}"
+
+
+class PageClip(models.Model):
+    """One clip of a page; its public_id is the clip's audio URL token, and play/ended events are
+    recorded on it as on a Trial (each clip must be played to its end before the page counts)."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="clips")
+    condition = models.ForeignKey(Condition, on_delete=models.PROTECT, related_name="page_clips")
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="page_clips")
+    slot = models.PositiveSmallIntegerField(
+        help_text='0..; shown as "ABCDEFGH"[slot]; pairwise 0 left, 1 right.'
+    )
+    public_id = models.CharField(max_length=40, unique=True, default=new_trial_public_id, editable=False)
+    plays = models.PositiveIntegerField(default=0)
+    first_played_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["page", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["page", "slot"], name="page_clip_slot"),
+            models.UniqueConstraint(fields=["page", "condition"], name="page_clip_condition"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.page} clip {self.label}"
+
+    @property
+    def label(self) -> str:
+        return SLOT_LABELS[self.slot]
+
+
+class MushraScore(models.Model):
+    page_clip = models.ForeignKey(PageClip, on_delete=models.CASCADE, related_name="scores")
+    scale = models.CharField(max_length=40)
+    score = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(MUSHRA_MIN), MaxValueValidator(MUSHRA_MAX)]
+    )
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["page_clip", "scale"]
+        constraints = [
+            models.UniqueConstraint(fields=["page_clip", "scale"], name="mushra_score_clip_scale"),
+            models.CheckConstraint(
+                condition=models.Q(score__gte=MUSHRA_MIN, score__lte=MUSHRA_MAX), name="mushra_score_0_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.page_clip} {self.scale} = {self.score}"
+
+
+class PairwiseChoice(models.Model):
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="choices")
+    question = models.CharField(max_length=40)
+    chosen = models.ForeignKey(PageClip, on_delete=models.CASCADE, related_name="choices")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["page", "question"]
+        constraints = [models.UniqueConstraint(fields=["page", "question"], name="pairwise_choice_question")]
+
+    def __str__(self) -> str:
+        return f"{self.page} {self.question}: {self.chosen.label}"
+
+
+class PairExposure(models.Model):
+    """How many seats hold one (unordered pair of conditions, item), by side: the pairwise join's
+    counts, kept like Exposure (read and updated in the join's transaction, released with a seat).
+
+    `first` is the pair's condition with the smaller id; `first_left` counts the pages that show it
+    on the left, `first_right` those that show it on the right.
+    """
+
+    first = models.ForeignKey(Condition, on_delete=models.CASCADE, related_name="pair_exposures_first")
+    second = models.ForeignKey(Condition, on_delete=models.CASCADE, related_name="pair_exposures_second")
+    item_key = models.CharField(max_length=200)
+    first_left = models.PositiveIntegerField(default=0)
+    first_right = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["first", "second", "item_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second", "item_key"], name="pair_exposure_pair"),
+            models.CheckConstraint(
+                condition=models.Q(first__lt=models.F("second")), name="pair_exposure_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.first.name} vs {self.second.name}: {self.item_key} x {self.first_left + self.first_right}"
+        )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from docbgm_site.access import user_is_researcher
-from studies.models import Participant, Rating, Study, Trial
+from studies.models import Page, PageClip, Participant, Rating, Study, Trial
 
 # --- Volunteers ------------------------------------------------------------------------------
 
@@ -18,7 +18,8 @@ class Step:
     """What the volunteer should see next.
 
     `kind` is one of: "consent" (no session yet), "volume", "headphone" (the two screenings),
-    "practice", "trial", "done" (every clip rated: call participant_complete), "completed",
+    "practice", "trial" (the rating design), "practice_page", "page" (the MUSHRA and pairwise
+    designs: `page` is set), "done" (every clip rated: call participant_complete), "completed",
     "screened_out", "expired" (the seat was released after a long pause), "closed" (the study
     closed before the volunteer finished).
     """
@@ -31,6 +32,7 @@ class Step:
     clips_per_group: int = 0
     rated: int = 0  # main trials rated so far
     total: int = 0  # G * M
+    page: Page | None = None  # the MUSHRA or pairwise page (its number is clip_number)
 
     @property
     def progress_label(self) -> str:
@@ -61,6 +63,8 @@ def participant_current_step(*, participant: Participant | None) -> Step:
         return Step(kind="volume")
     if study.headphone_check and participant.headphone_passed is None:
         return Step(kind="headphone")
+    if study.test_type != Study.TestType.RATING:
+        return _page_step(participant)
     # EXISTS, not COUNT ... GROUP BY, and no stimulus join: this runs on every trial page.
     trials = list(
         participant.trials.annotate(rated=Exists(Rating.objects.filter(trial=OuterRef("pk")))).order_by(
@@ -76,6 +80,18 @@ def participant_current_step(*, participant: Participant | None) -> Step:
         if trial.is_practice:
             return Step(kind="practice", trial=trial, **common)
         return Step(kind="trial", trial=trial, group_number=trial.group, clip_number=trial.position, **common)
+    return Step(kind="done", **common)
+
+
+def _page_step(participant: Participant) -> Step:
+    """The next unanswered page of a MUSHRA or pairwise session (the practice page first)."""
+    pages = list(participant.pages.order_by("-is_practice", "position"))
+    main = [p for p in pages if not p.is_practice]
+    common = dict(rated=sum(1 for p in main if p.submitted_at), total=len(main))
+    for page in pages:
+        if page.submitted_at is None:
+            kind = "practice_page" if page.is_practice else "page"
+            return Step(kind=kind, page=page, clip_number=page.position, **common)
     return Step(kind="done", **common)
 
 
@@ -129,8 +145,13 @@ class Progress:
     abandoned: int
     ratings: int
     items: list[str]
-    # One row per condition: name, role, ratings, and ratings per item (in `items` order).
+    # One row per condition: name, role, ratings, and ratings per item (in `items` order). In a
+    # MUSHRA or pairwise study "ratings" counts the answered pages that held the condition.
     conditions: list[dict] = field(default_factory=list)
+    test_type: str = Study.TestType.RATING
+    # Pairwise: one row per unordered pair of conditions: first, second, answered pages, and how
+    # many of them showed the first on the left.
+    pairs: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -144,6 +165,8 @@ class Progress:
             "ratings": self.ratings,
             "items": self.items,
             "conditions": self.conditions,
+            "test_type": self.test_type,
+            "pairs": self.pairs,
         }
 
 
@@ -157,6 +180,8 @@ def study_progress(*, study: Study) -> Progress:
             .values_list("status", "n")
         )
     )
+    if study.test_type != Study.TestType.RATING:
+        return _page_progress(study, statuses)
     per_pair = Counter(
         {
             (cid, item): n
@@ -168,6 +193,10 @@ def study_progress(*, study: Study) -> Progress:
             .values_list("trial__condition_id", "trial__stimulus__item_key", "n")
         }
     )
+    return _progress(study, statuses, per_pair, answers=sum(per_pair.values()))
+
+
+def _progress(study: Study, statuses: Counter, per_pair: Counter, *, answers: int, **extra) -> Progress:
     conditions = list(study.conditions.all())
     item_keys = sorted(
         {key for c in conditions for key in c.stimulus_set.stimuli.values_list("item_key", flat=True)}
@@ -185,7 +214,43 @@ def study_progress(*, study: Study) -> Progress:
         screened_out=statuses[Participant.Status.SCREENED_OUT],
         completed=statuses[Participant.Status.COMPLETED],
         abandoned=statuses[Participant.Status.ABANDONED],
-        ratings=sum(per_pair.values()),
+        ratings=answers,
         items=item_keys,
         conditions=rows,
+        test_type=study.test_type,
+        **extra,
     )
+
+
+def _page_progress(study: Study, statuses: Counter) -> Progress:
+    """study_progress of a MUSHRA or pairwise study: answered main pages, per condition and item,
+    and (pairwise) per pair of conditions with the side it was shown on."""
+    clips = list(
+        PageClip.objects.filter(
+            page__participant__study=study, page__is_practice=False, page__submitted_at__isnull=False
+        ).values_list("page_id", "page__item_key", "condition_id", "slot")
+    )
+    per_pair = Counter((condition_id, item) for _, item, condition_id, _ in clips)
+    pages: dict[int, dict[int, int]] = {}
+    for page_id, _, condition_id, slot in clips:
+        pages.setdefault(page_id, {})[slot] = condition_id
+    pairs = []
+    if study.test_type == Study.TestType.PAIRWISE:
+        names = dict(study.conditions.values_list("pk", "name"))
+        shown: Counter = Counter()
+        for slots in pages.values():
+            left, right = slots[0], slots[1]
+            shown[(min(left, right), max(left, right), left < right)] += 1
+        ids = sorted(names)
+        for k, first in enumerate(ids):
+            for second in ids[k + 1 :]:
+                on_left = shown[(first, second, True)]
+                pairs.append(
+                    {
+                        "first": names[first],
+                        "second": names[second],
+                        "pages": on_left + shown[(first, second, False)],
+                        "first_left": on_left,
+                    }
+                )
+    return _progress(study, statuses, per_pair, answers=len(pages), pairs=pairs)

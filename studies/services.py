@@ -24,15 +24,25 @@ from generation.models import Stimulus, StimulusSet
 from studies import design
 from studies.analysis.config import AnalysisConfig
 from studies.models import (
+    MUSHRA_MAX,
+    MUSHRA_MIN,
     RATING_MAX,
     RATING_MIN,
     SCALES,
+    TRANSLATABLE_TEXTS,
     Condition,
     Exposure,
+    MushraScore,
+    Page,
+    PageClip,
+    PairExposure,
+    PairwiseChoice,
     Participant,
     Rating,
     Study,
     Trial,
+    built_in_translation,
+    default_consent_text,
     new_completion_code,
 )
 
@@ -122,6 +132,7 @@ def study_create(
     description: str = "",
     consent_text: str = "",
     consent_version: str = "1",
+    translations: dict[str, dict[str, Any]] | None = None,
     instructions: str = "",
     scale_definitions: dict[str, str] | None = None,
     target_participants: int = 30,
@@ -134,20 +145,30 @@ def study_create(
     seat_timeout_minutes: int = 60,
     seed: int | None = None,
     analysis_options: dict[str, Any] | None = None,
+    test_type: str = Study.TestType.RATING,
+    design_options: dict[str, Any] | None = None,
 ) -> Study:
     """Create a draft study with its conditions.
 
     Args:
         conditions: (internal name, stimulus set version, role) per condition; role is one of
             "system", "reference", "low_anchor".
+        consent_text: in the site's language; blank means the built-in DEFAULT_CONSENT_TEXT,
+            which the catalog translates into every offered language.
+        translations: the texts in other offered languages (Study.translations, checked by
+            `translations_clean`); a text not given there falls back to the study's own.
         completion_code: shown to volunteers at the end; a random one when blank.
         seed: replays every assignment; random when None.
         analysis_options: the study's own analysis settings (screening thresholds and the like),
             any subset of `AnalysisConfig`'s fields; None or {} keeps the defaults.
+        test_type: "rating" (the paper's design), "mushra" or "pairwise".
+        design_options: the MUSHRA or pairwise options (design_options_clean); None or {}: the defaults.
 
     Raises:
-        StudyError: invalid fields (the message says which), unknown or out-of-range analysis
-            options, or duplicate condition names.
+        StudyError: invalid design options (the message says which), invalid fields, unknown or out-of-range analysis
+            options, translations of a language not offered or of no such text, or duplicate
+            condition names. A missing consent text is not refused here (a draft may lack it)
+            but by study_open.
     """
     study = Study(
         slug=slug,
@@ -156,7 +177,7 @@ def study_create(
         groups=groups,
         clips_per_group=clips_per_group,
         description=description,
-        consent_text=consent_text,
+        consent_text=consent_text.strip() or default_consent_text(),
         consent_version=consent_version,
         instructions=instructions,
         target_participants=target_participants,
@@ -174,7 +195,12 @@ def study_create(
     if seed is not None:
         study.seed = seed
     study.analysis_options = analysis_options_clean(analysis_options)
+    study.test_type = test_type
+    study.design_options = design_options_clean(
+        test_type=test_type, options=design_options, conditions=[(name, role) for name, _, role in conditions]
+    )
     _validate_study_fields(study)
+    study.translations = translations_clean(translations, languages=study.languages)
     _full_clean(study)
     study.save()
     names = [name for name, _, _ in conditions]
@@ -198,6 +224,101 @@ def _validate_study_fields(study: Study) -> None:
         raise StudyError(f"Languages must be a non-empty subset of: {', '.join(sorted(known))}.")
 
 
+LANGUAGE_NAMES = dict(settings.LANGUAGES)
+
+
+def translations_clean(translations: Any, *, languages: list[str]) -> dict[str, dict[str, Any]]:
+    """A study's texts in other languages (Study.translations), checked; blank texts are dropped, so
+    they fall back to the study's own. The form, the API, the command and the admin use it.
+
+    Args:
+        translations: {language: {text name: text}}, None or {} for none; scale_definitions is
+            {scale: definition} and may give some scales only.
+        languages: the study's offered languages; a translation must be for one of them.
+
+    Raises:
+        StudyError: not an object, a language the study does not offer, a text that is not one of
+            TRANSLATABLE_TEXTS, a text that is not a string, an unknown scale, or a title over 200
+            characters; the message names each.
+    """
+    if translations is None:
+        return {}
+    if not isinstance(translations, dict):
+        raise StudyError('Translations must be a JSON object: {"zh-hans": {"consent_text": "..."}}.')
+    cleaned: dict[str, dict[str, Any]] = {}
+    for language, texts in translations.items():
+        name = LANGUAGE_NAMES.get(language, language)
+        if language not in languages:
+            raise StudyError(
+                f"Texts are given in {name} ({language}), which the study does not offer: offer it "
+                f"or leave those texts out (offered: {', '.join(languages)})."
+            )
+        if not isinstance(texts, dict):
+            raise StudyError(f"The {name} texts must be an object of text name: text.")
+        unknown = sorted(set(texts) - set(TRANSLATABLE_TEXTS))
+        if unknown:
+            raise StudyError(
+                f"Unknown {name} text {', '.join(map(repr, unknown))}: "
+                f"the texts are {', '.join(TRANSLATABLE_TEXTS)}."
+            )
+        kept: dict[str, Any] = {}
+        for field, text in texts.items():
+            if field == "scale_definitions":
+                definitions = _scale_translations_clean(text, name)
+                if definitions:
+                    kept[field] = definitions
+                continue
+            if not isinstance(text, str):
+                raise StudyError(f"The {name} {field} must be text.")
+            if field == "title" and len(text.strip()) > 200:
+                raise StudyError(f"The {name} title is longer than 200 characters.")
+            if text.strip():
+                kept[field] = text.strip()
+        if kept:
+            cleaned[language] = kept
+    return cleaned
+
+
+def _scale_translations_clean(definitions: Any, name: str) -> dict[str, str]:
+    if not isinstance(definitions, dict):
+        raise StudyError(f"The {name} scale definitions must be an object of scale: definition.")
+    unknown = sorted(set(definitions) - set(SCALES))
+    if unknown:
+        raise StudyError(
+            f"Unknown scale {', '.join(map(repr, unknown))}: the scales are {', '.join(SCALES)}."
+        )
+    if not all(isinstance(text, str) for text in definitions.values()):
+        raise StudyError(f"The {name} scale definitions must be text.")
+    return {scale: text.strip() for scale, text in definitions.items() if text.strip()}
+
+
+def consent_missing_languages(study: Study) -> list[str]:
+    """The offered languages a volunteer would read no consent text in (in the study's order).
+
+    A language has its consent text when `translations` gives one, or when the study's own text is
+    in it: the site's language, or any language the catalog translates the built-in
+    DEFAULT_CONSENT_TEXT into (a researcher's own text counts only in the site's language). Works
+    on an unsaved Study too, so the form can ask before anything is created.
+    """
+    missing = []
+    for language in study.languages:
+        given = ((study.translations or {}).get(language) or {}).get("consent_text", "")
+        own = study.consent_text.strip()
+        in_language = own and (language == settings.LANGUAGE_CODE or built_in_translation(own, language))
+        if not (given.strip() or in_language):
+            missing.append(language)
+    return missing
+
+
+def consent_missing_message(languages: list[str]) -> str:
+    names = ", ".join(f"{LANGUAGE_NAMES.get(code, code)} ({code})" for code in languages)
+    return (
+        f"The study offers {names} but has no consent text in it: give the consent text in each "
+        "offered language (a researcher's own consent text is not translated; only the built-in "
+        "one is), or stop offering the language."
+    )
+
+
 def analysis_options_clean(options: Any) -> dict[str, Any]:
     """A study's analysis options, checked against AnalysisConfig (the forms use it too); None,
     an empty form field, means no options.
@@ -210,6 +331,135 @@ def analysis_options_clean(options: Any) -> dict[str, Any]:
         return AnalysisConfig.check_options({} if options is None else options)
     except ValueError as error:
         raise StudyError(str(error)) from error
+
+
+DEFAULT_MUSHRA_SCALES = [{"key": "quality", "label": "Basic audio quality"}]
+DEFAULT_PAIRWISE_QUESTIONS = [{"key": "preference", "text": "Which clip do you prefer?"}]
+DEFAULT_ITEMS_PER_VOLUNTEER = 3  # three pages of every condition: the paper's 15 clips for 5 conditions
+MAX_DESIGN_ENTRIES = 5  # scales or questions on one page
+DESIGN_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+DESIGN_OPTION_KEYS = {
+    Study.TestType.RATING: set(),
+    Study.TestType.MUSHRA: {"reference", "anchor", "scales", "items_per_volunteer"},
+    Study.TestType.PAIRWISE: {"questions", "pairs_per_volunteer"},
+}
+
+
+def _design_entries(value, *, what: str, text_field: str, default: list[dict]) -> list[dict]:
+    """MUSHRA scales or pairwise questions: [{"key": ..., text_field: ...}], keys unique."""
+    if value is None:
+        return [dict(entry) for entry in default]
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_DESIGN_ENTRIES:
+        raise StudyError(f"The {what}s must be a list of 1 to {MAX_DESIGN_ENTRIES}.")
+    entries = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) != {"key", text_field}:
+            raise StudyError(f'Each {what} needs exactly a "key" and a "{text_field}".')
+        key, text = entry["key"], entry[text_field]
+        if not isinstance(key, str) or not DESIGN_KEY_RE.match(key):
+            raise StudyError(
+                f"The {what} key {key!r} must be 1 to 40 lower-case letters, digits or _, "
+                "starting with a letter."
+            )
+        if not isinstance(text, str) or not text.strip() or len(text) > 300:
+            raise StudyError(f"The {what} {key!r} needs a {text_field} of 1 to 300 characters.")
+        entries.append({"key": key, text_field: text.strip()})
+    if len({e["key"] for e in entries}) != len(entries):
+        raise StudyError(f"Two {what}s have the same key.")
+    return entries
+
+
+def _design_count(value, *, what: str, default: int, maximum: int = 200) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise StudyError(f"{what} must be a whole number from 1 to {maximum}.")
+    return value
+
+
+def _role_condition(conditions: list[tuple[str, str]], value, *, what: str, role: str, required: bool):
+    """The condition named `value` (it must have `role`), or else the study's one condition with `role`."""
+    roles = dict(conditions)
+    with_role = [name for name, r in conditions if r == role]
+    if value is None:
+        if len(with_role) == 1:
+            return with_role[0]
+        if not required and not with_role:
+            return None
+        raise StudyError(
+            f"Name the MUSHRA {what}: the study has {len(with_role)} conditions with the role {role}."
+        )
+    if not isinstance(value, str) or value not in roles:
+        raise StudyError(f"The MUSHRA {what} {value!r} is not a condition of the study ({', '.join(roles)}).")
+    if roles[value] != role:
+        raise StudyError(
+            f"The MUSHRA {what} {value!r} must have the role {role} (it has {roles[value]}), so that "
+            "the analyses treat it as one."
+        )
+    return value
+
+
+def design_options_clean(
+    *, test_type: str, options: Any, conditions: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """The design options of a study of `test_type`, checked, with every default filled in.
+
+    MUSHRA: {"reference": condition name (role reference; default the one such condition),
+    "anchor": condition name (role low_anchor) or None, "scales": [{"key", "label"}],
+    "items_per_volunteer": int}; pairwise: {"questions": [{"key", "text"}], "pairs_per_volunteer":
+    int (default every pair once)}; rating: none. Whether the items suffice is study_open's check.
+
+    Args:
+        options: the researcher's options (None or {}: the defaults).
+        conditions: (name, role) of each of the study's conditions.
+
+    Raises:
+        StudyError: an unknown test type or option, or a value that does not fit; the message says which.
+    """
+    if test_type not in Study.TestType.values:
+        raise StudyError(f"The test type must be one of: {', '.join(Study.TestType.values)}.")
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        raise StudyError("The design options must be an object.")
+    unknown = sorted(set(options) - DESIGN_OPTION_KEYS[test_type])
+    if unknown:
+        allowed = ", ".join(sorted(DESIGN_OPTION_KEYS[test_type])) or "none"
+        raise StudyError(f"Unknown {test_type} design option(s): {', '.join(unknown)} (allowed: {allowed}).")
+    if test_type == Study.TestType.MUSHRA:
+        if not 2 <= len(conditions) <= design.MAX_PAGE_CLIPS:
+            raise StudyError(f"A MUSHRA study needs 2 to {design.MAX_PAGE_CLIPS} conditions.")
+        return {
+            "reference": _role_condition(
+                conditions, options.get("reference"), what="reference", role="reference", required=True
+            ),
+            "anchor": _role_condition(
+                conditions, options.get("anchor"), what="anchor", role="low_anchor", required=False
+            ),
+            "scales": _design_entries(
+                options.get("scales"), what="scale", text_field="label", default=DEFAULT_MUSHRA_SCALES
+            ),
+            "items_per_volunteer": _design_count(
+                options.get("items_per_volunteer"),
+                what="Items per volunteer",
+                default=DEFAULT_ITEMS_PER_VOLUNTEER,
+            ),
+        }
+    if test_type == Study.TestType.PAIRWISE:
+        if len(conditions) < 2:
+            raise StudyError("A pairwise study needs at least two conditions.")
+        n_pairs = len(conditions) * (len(conditions) - 1) // 2
+        return {
+            "questions": _design_entries(
+                options.get("questions"),
+                what="question",
+                text_field="text",
+                default=DEFAULT_PAIRWISE_QUESTIONS,
+            ),
+            "pairs_per_volunteer": _design_count(
+                options.get("pairs_per_volunteer"), what="Pairs per volunteer", default=n_pairs
+            ),
+        }
+    return {}
 
 
 def _full_clean(instance, exclude=None, **checks) -> None:
@@ -275,11 +525,15 @@ def study_open(*, study: Study) -> Study:
     """Open a draft (or reopen a closed) study to volunteers.
 
     Raises:
-        StudyNotReady: no conditions, a stimulus set not ready, sets rendering different items,
-            too few items for the design, or clips of an item whose files differ between
-            conditions (`clip_differences`). The message says which.
+        StudyNotReady: an offered language without its consent text (`consent_missing_languages`),
+            no conditions, a stimulus set not ready, sets rendering different items, too few
+            items for the design, or clips of an item whose files differ between conditions
+            (`clip_differences`). The message says which.
     """
     study = Study.objects.select_for_update().get(pk=study.pk)
+    missing = consent_missing_languages(study)
+    if missing:
+        raise StudyNotReady(consent_missing_message(missing))
     conditions = list(study.conditions.select_related("stimulus_set"))
     if not conditions:
         raise StudyNotReady("The study has no conditions.")
@@ -295,12 +549,15 @@ def study_open(*, study: Study) -> Study:
             f"{', '.join(differing)}."
         )
     try:
-        design.check_design(
-            n_conditions=len(conditions),
-            n_items=len(first),
-            groups=study.groups,
-            clips_per_group=study.clips_per_group,
+        # Again at opening: the admin may have changed the options or the conditions since.
+        study.design_options = design_options_clean(
+            test_type=study.test_type,
+            options=study.design_options,
+            conditions=[(c.name, c.role) for c in conditions],
         )
+        _check_study_design(study, n_conditions=len(conditions), n_items=len(first))
+    except StudyError as error:
+        raise StudyNotReady(error.messages[0]) from error
     except design.DesignError as error:
         raise StudyNotReady(str(error)) from error
     differences = clip_differences(conditions=conditions)
@@ -317,9 +574,32 @@ def study_open(*, study: Study) -> Study:
     study.status = Study.Status.OPEN
     study.opened_at = study.opened_at or timezone.now()
     study.closed_at = None
-    study.save(update_fields=["status", "opened_at", "closed_at"])
-    _exposure_rows(study, [c.pk for c in conditions], sorted(first))
+    study.save(update_fields=["status", "opened_at", "closed_at", "design_options"])
+    if study.test_type == Study.TestType.PAIRWISE:
+        _pair_exposure_rows(study, [c.pk for c in conditions], sorted(first))
+    else:
+        _exposure_rows(study, [c.pk for c in conditions], sorted(first))
     return study
+
+
+def _check_study_design(study: Study, *, n_conditions: int, n_items: int) -> None:
+    """The study's design (its test type and options) fits its conditions and items, or DesignError."""
+    options = study.design_options
+    if study.test_type == Study.TestType.MUSHRA:
+        design.check_mushra(
+            n_conditions=n_conditions, n_items=n_items, items_per_volunteer=options["items_per_volunteer"]
+        )
+    elif study.test_type == Study.TestType.PAIRWISE:
+        design.check_pairwise(
+            n_conditions=n_conditions, n_items=n_items, pairs_per_volunteer=options["pairs_per_volunteer"]
+        )
+    else:
+        design.check_design(
+            n_conditions=n_conditions,
+            n_items=n_items,
+            groups=study.groups,
+            clips_per_group=study.clips_per_group,
+        )
 
 
 @transaction.atomic
@@ -395,8 +675,11 @@ def exposure_counts(*, study: Study) -> Counter:
     """(condition id, item) -> trials that were rated or may still be (practice excluded).
 
     A trial counts while its participant is live, and for ever once rated: an abandoned or
-    screened-out seat's unrated trials are released.
+    screened-out seat's unrated trials are released. A MUSHRA study counts its pages' clips the
+    same way (a page counts once submitted).
     """
+    if study.test_type == Study.TestType.MUSHRA:
+        return Counter(_counted_page_clips(study).values_list("condition_id", "page__item_key").iterator())
     trials = Trial.objects.filter(participant__study=study, is_practice=False).filter(
         Q(participant__status__in=Participant.LIVE_STATUSES + (Participant.Status.COMPLETED,))
         | Q(rating__isnull=False)
@@ -405,6 +688,89 @@ def exposure_counts(*, study: Study) -> Counter:
         (condition_id, item)
         for condition_id, item in trials.values_list("condition_id", "stimulus__item_key")
     )
+
+
+def _counted_page_clips(study: Study):
+    """The clips of the study's main pages that count as exposure: live seats', and answered pages."""
+    return PageClip.objects.filter(page__participant__study=study, page__is_practice=False).filter(
+        Q(page__participant__status__in=Participant.LIVE_STATUSES + (Participant.Status.COMPLETED,))
+        | Q(page__submitted_at__isnull=False)
+    )
+
+
+def _pair_sides(clips) -> Counter:
+    """(first, second, item) -> Counter of 0 (first on the left) / 1 (first on the right), from
+    (page id, item, condition id, slot) rows of two-clip pages."""
+    by_page: dict[int, dict] = {}
+    for page_id, item, condition_id, slot in clips:
+        by_page.setdefault(page_id, {"item": item})[slot] = condition_id
+    return Counter(_pair_side(page[0], page[1], page["item"]) for page in by_page.values())
+
+
+def _pair_side(left: int, right: int, item: str) -> tuple[int, int, str, int]:
+    """A pairwise page's PairExposure key and side: (first, second, item, 0 if first is on the left else 1)."""
+    first, second = sorted((left, right))
+    return first, second, item, 0 if left == first else 1
+
+
+def pair_exposure_counts(*, study: Study) -> dict[tuple[int, int, str], tuple[int, int]]:
+    """(first condition id, second condition id, item) -> (pages with first on the left, on the
+    right), counted from the pages like exposure_counts (first id < second id; zeros left out)."""
+    sides = _pair_sides(
+        _counted_page_clips(study).values_list("page_id", "page__item_key", "condition_id", "slot").iterator()
+    )
+    keys = {key[:3] for key in sides}
+    return {key: (sides[(*key, 0)], sides[(*key, 1)]) for key in sorted(keys)}
+
+
+def pair_exposure_counts_stored(*, study: Study) -> dict[tuple[int, int, str], tuple[int, int]]:
+    """pair_exposure_counts as the joins keep it (studies.models.PairExposure)."""
+    return {
+        (first, second, item): (left, right)
+        for first, second, item, left, right in PairExposure.objects.filter(first__study=study)
+        .order_by("first_id", "second_id", "item_key")
+        .values_list("first_id", "second_id", "item_key", "first_left", "first_right")
+        if left or right
+    }
+
+
+def _pair_exposure_rows(
+    study: Study, conditions: list[int], items: list[str]
+) -> dict[tuple[int, int, str], PairExposure]:
+    """The study's PairExposure rows, locked in primary-key order; (re)built from a recount if any is
+    missing. Call it holding the study's lock (as _exposure_rows)."""
+    rows = {
+        (row.first_id, row.second_id, row.item_key): row
+        for row in PairExposure.objects.select_for_update().filter(first__study=study).order_by("pk")
+    }
+    ordered = sorted(conditions)
+    wanted = {(a, b, i) for a, b in design.condition_pairs(ordered) for i in items}
+    if wanted - set(rows):
+        recount = pair_exposure_counts(study=study)
+        PairExposure.objects.filter(first__study=study).delete()
+        built = PairExposure.objects.bulk_create(
+            [
+                PairExposure(
+                    first_id=a,
+                    second_id=b,
+                    item_key=i,
+                    first_left=recount.get((a, b, i), (0, 0))[0],
+                    first_right=recount.get((a, b, i), (0, 0))[1],
+                )
+                for a, b, i in sorted(wanted)
+            ]
+        )
+        rows = {(row.first_id, row.second_id, row.item_key): row for row in built}
+    return rows
+
+
+def _pair_exposure_add(rows: dict[tuple[int, int, str], PairExposure], sides: Counter, sign: int) -> None:
+    """Add (sign=1) or take off (sign=-1) (first, second, item, side) counts from locked rows."""
+    for (first, second, item, side), n in sides.items():
+        row = rows.get((first, second, item))
+        if row is not None and n:
+            field = "first_left" if side == 0 else "first_right"
+            PairExposure.objects.filter(pk=row.pk).update(**{field: F(field) + sign * n})
 
 
 def exposure_counts_stored(*, study: Study) -> Counter:
@@ -452,7 +818,23 @@ def _exposure_add(rows: dict[tuple[int, str], Exposure], pairs: Counter, sign: i
 
 
 def _exposure_release(study: Study, participant_ids: list[int]) -> None:
-    """Seats that ended before rating everything give their unrated pairs back."""
+    """Seats that ended before rating everything give their unrated pairs back (and their
+    unanswered pages: a MUSHRA page its (condition, item) pairs, a pairwise page its pair)."""
+    if study.test_type != Study.TestType.RATING:
+        clips = PageClip.objects.filter(
+            page__participant_id__in=participant_ids, page__is_practice=False, page__submitted_at__isnull=True
+        )
+        if study.test_type == Study.TestType.PAIRWISE:
+            sides = _pair_sides(clips.values_list("page_id", "page__item_key", "condition_id", "slot"))
+            if sides:
+                rows = PairExposure.objects.select_for_update().filter(first__study=study).order_by("pk")
+                _pair_exposure_add({(r.first_id, r.second_id, r.item_key): r for r in rows}, sides, -1)
+            return
+        released = Counter(clips.values_list("condition_id", "page__item_key"))
+        if released:
+            rows = Exposure.objects.select_for_update().filter(condition__study=study).order_by("pk")
+            _exposure_add({(r.condition_id, r.item_key): r for r in rows}, released, -1)
+        return
     released = Counter(
         Trial.objects.filter(
             participant_id__in=participant_ids, is_practice=False, rating__isnull=True
@@ -544,19 +926,22 @@ def participant_join(
         )
         ordinal = Participant.objects.filter(study=study).count()
         seed = design.participant_seed(study.seed, ordinal)
-        exposure = _exposure_rows(study, conditions, items)
-        try:
-            assignment = design.assign(
-                conditions=conditions,
-                items=items,
-                groups=study.groups,
-                clips_per_group=study.clips_per_group,
-                seed=seed,
-                exposure={pair: row.count for pair, row in exposure.items()},
-                practice=study.practice,
-            )
-        except design.DesignError as error:
-            raise StudyNotReady(str(error)) from error
+        if study.test_type != Study.TestType.RATING:
+            plan = _page_plan(study, conditions, items, seed)
+        else:
+            exposure = _exposure_rows(study, conditions, items)
+            try:
+                assignment = design.assign(
+                    conditions=conditions,
+                    items=items,
+                    groups=study.groups,
+                    clips_per_group=study.clips_per_group,
+                    seed=seed,
+                    exposure={pair: row.count for pair, row in exposure.items()},
+                    practice=study.practice,
+                )
+            except design.DesignError as error:
+                raise StudyNotReady(str(error)) from error
 
         screening = study.headphone_check or study.volume_check
         participant = Participant(
@@ -576,6 +961,9 @@ def participant_join(
         # so their checks would be two more queries on every join for nothing.
         _full_clean(participant, exclude=["study"], validate_unique=False, validate_constraints=False)
         participant.save()
+        if study.test_type != Study.TestType.RATING:
+            _pages_create(participant, plan, stimuli)
+            return participant
         trials = [
             Trial(
                 participant=participant,
@@ -602,6 +990,70 @@ def participant_join(
         Trial.objects.bulk_create(trials)
         _exposure_add(exposure, Counter((slot.condition, slot.item) for slot in assignment.slots), 1)
         return participant
+
+
+def _page_plan(study: Study, conditions: list[int], items: list[str], seed: int) -> tuple[Any, Any]:
+    """A MUSHRA or pairwise volunteer's pages, from the locked exposure rows: (assignment, rows)."""
+    options = study.design_options
+    try:
+        if study.test_type == Study.TestType.MUSHRA:
+            rows = _exposure_rows(study, conditions, items)
+            per_item = Counter()
+            for (_, item), row in rows.items():
+                per_item[item] = max(per_item[item], row.count)
+            assignment = design.assign_mushra(
+                conditions=conditions,
+                items=items,
+                items_per_volunteer=options["items_per_volunteer"],
+                seed=seed,
+                exposure=per_item,
+                practice=study.practice,
+            )
+        else:
+            rows = _pair_exposure_rows(study, conditions, items)
+            assignment = design.assign_pairwise(
+                conditions=sorted(conditions),
+                items=items,
+                pairs_per_volunteer=options["pairs_per_volunteer"],
+                seed=seed,
+                exposure={key: (row.first_left, row.first_right) for key, row in rows.items()},
+                practice=study.practice,
+            )
+    except (design.DesignError, KeyError) as error:
+        raise StudyNotReady(f"The study's design cannot be assigned: {error}") from error
+    return assignment, rows
+
+
+def _pages_create(participant: Participant, plan: tuple[Any, Any], stimuli: dict) -> None:
+    """Save the planned pages and their clips, and count them in the exposure rows."""
+    assignment, rows = plan
+    planned = [(k, False, slots) for k, slots in enumerate(assignment.pages, start=1)]
+    if assignment.practice is not None:
+        planned.append((0, True, assignment.practice))
+    pages = Page.objects.bulk_create(
+        [
+            Page(participant=participant, position=position, is_practice=practice, item_key=slots.item)
+            for position, practice, slots in planned
+        ]
+    )
+    PageClip.objects.bulk_create(
+        [
+            PageClip(
+                page=page,
+                slot=slot,
+                condition_id=condition,
+                stimulus_id=stimuli[(condition, slots.item)],
+            )
+            for page, (_, _, slots) in zip(pages, planned, strict=True)
+            for slot, condition in enumerate(slots.conditions)
+        ]
+    )
+    if participant.study.test_type == Study.TestType.MUSHRA:
+        held = Counter((c, slots.item) for slots in assignment.pages for c in slots.conditions)
+        _exposure_add(rows, held, 1)
+    else:
+        sides = Counter(_pair_side(*slots.conditions, slots.item) for slots in assignment.pages)
+        _pair_exposure_add(rows, sides, 1)
 
 
 def _lock_participant(participant: Participant) -> Participant:
@@ -808,6 +1260,186 @@ def _rating_submit(participant, public_id, naturalness, creativity, musicality) 
     return rating
 
 
+# --- MUSHRA and pairwise pages ----------------------------------------------------------------
+
+
+class PageNotFound(TrialNotFound):
+    """No such page or clip in this volunteer's session (including another volunteer's)."""
+
+
+class AnswerInvalid(StudyError):
+    """A MUSHRA score or pairwise choice is missing or out of range."""
+
+
+def _page_of(participant: Participant, public_id: str) -> Page:
+    page = (
+        Page.objects.select_for_update(of=("self",))
+        .filter(participant=participant, public_id=str(public_id))
+        .first()
+    )
+    if page is None:
+        # Same answer for a wrong id and another volunteer's id: nothing to learn by guessing.
+        raise PageNotFound("This page is not part of your session.")
+    return page
+
+
+@transaction.atomic
+def page_clip_record_play(
+    *, participant: Participant, public_id: str, event: str, position_s: float | None = None
+) -> PageClip:
+    """Record that one clip of a page started ("play") or reached its end ("ended").
+
+    As trial_record_play: the first "play" starts the clip's clock, every "play" counts one play,
+    and "ended" before any play is refused. Locks the participant, then the clip row.
+    """
+    if event not in ("play", "ended"):
+        raise StudyError("Unknown player event.")
+    participant = _live_participant(participant)
+    clip = (
+        PageClip.objects.select_for_update(of=("self",))
+        .filter(page__participant=participant, public_id=str(public_id))
+        .first()
+    )
+    if clip is None:
+        raise TrialNotFound("This clip is not part of your session.")
+    now = timezone.now()
+    if event == "play":
+        clip.plays += 1
+        clip.first_played_at = clip.first_played_at or now
+    else:
+        if clip.first_played_at is None:
+            raise StudyError("The clip has not been played yet.")
+        clip.ended_at = now
+    clip.save(update_fields=["plays", "first_played_at", "ended_at"])
+    _touch(participant, now)
+    return clip
+
+
+def _check_heard(clips: list[PageClip], now) -> None:
+    """Every clip reached its end, and enough time passed since its first play to hear it whole."""
+    for clip in clips:
+        if clip.first_played_at is None or clip.ended_at is None:
+            raise ListenIncomplete("Please listen to every clip to its end before answering.")
+        listened = (now - clip.first_played_at).total_seconds()
+        if listened + LISTEN_TOLERANCE_S < clip.stimulus.duration_s:
+            raise ListenIncomplete("Please listen to every clip to its end before answering.")
+
+
+def _mushra_score(value) -> int:
+    if value is None or value == "" or isinstance(value, bool):
+        raise AnswerInvalid("Please score every clip on every scale before continuing.")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise AnswerInvalid("A score must be a whole number from 0 to 100.") from None
+    if number != value and str(number) != str(value).strip():
+        raise AnswerInvalid("A score must be a whole number from 0 to 100.")
+    if not MUSHRA_MIN <= number <= MUSHRA_MAX:
+        raise AnswerInvalid("A score must be a whole number from 0 to 100.")
+    return number
+
+
+def _answer_page(participant: Participant, public_id: str, test_type: str, answer) -> Page:
+    """Lock the participant and the page; answer it with `answer(page, clips, now)` unless it was
+    answered before (then return it unchanged)."""
+    participant = _lock_participant(participant)
+    page = _page_of(participant, public_id)
+    if page.submitted_at is not None:
+        return page
+    _check_live(participant)
+    if participant.study.test_type != test_type:
+        raise StudyError("This page does not take this kind of answer.")
+    clips = list(page.clips.select_related("stimulus").order_by("slot"))
+    now = timezone.now()
+    answer(page, clips, now)
+    page.submitted_at = now
+    page.save(update_fields=["submitted_at"])
+    _touch(participant, now)
+    return page
+
+
+def mushra_submit(*, participant: Participant, public_id: str, scores: Any) -> Page:
+    """Score every clip of a MUSHRA page on every scale. Idempotent: a repeat returns the page.
+
+    Args:
+        scores: {clip label ("A", "B", ...): {scale key: whole number 0-100}} for every clip of
+            the page and every scale of the study.
+
+    Locking: the participant and then the page row are locked before the page is checked for an
+    earlier answer, so concurrent submissions queue and all but the first return the page; the
+    unique (clip, scale) constraint backs this up.
+
+    Raises:
+        PageNotFound: the page belongs to another session or does not exist.
+        StudyNotOpen / ParticipantInactive: the study closed or the session ended.
+        AnswerInvalid: a clip or scale without a score, an unknown one, or a score outside 0-100.
+        ListenIncomplete: a clip was not played to its end.
+    """
+
+    def answer(page, clips, now):
+        keys = [scale["key"] for scale in page.participant.study.design_options["scales"]]
+        labels = {clip.label: clip for clip in clips}
+        if not isinstance(scores, dict) or set(scores) != set(labels):
+            raise AnswerInvalid("Please score every clip on every scale before continuing.")
+        values = {}
+        for label, clip in labels.items():
+            given = scores[label]
+            if not isinstance(given, dict) or set(given) != set(keys):
+                raise AnswerInvalid("Please score every clip on every scale before continuing.")
+            values[clip] = {key: _mushra_score(given[key]) for key in keys}
+        _check_heard(clips, now)
+        MushraScore.objects.bulk_create(
+            [
+                MushraScore(page_clip=clip, scale=key, score=score)
+                for clip, by_scale in values.items()
+                for key, score in by_scale.items()
+            ]
+        )
+
+    return _submit_once(participant, public_id, Study.TestType.MUSHRA, answer)
+
+
+def pairwise_submit(*, participant: Participant, public_id: str, choices: Any) -> Page:
+    """Answer every question of a pairwise page. Idempotent: a repeat returns the page.
+
+    Args:
+        choices: {question key: "A" (the left clip) or "B" (the right clip)} for every question.
+
+    Locking as mushra_submit's; the unique (page, question) constraint backs it up.
+
+    Raises:
+        PageNotFound, StudyNotOpen, ParticipantInactive, ListenIncomplete: as mushra_submit.
+        AnswerInvalid: a question without an answer, an unknown question, or neither A nor B.
+    """
+
+    def answer(page, clips, now):
+        keys = [question["key"] for question in page.participant.study.design_options["questions"]]
+        labels = {clip.label: clip for clip in clips}
+        if not isinstance(choices, dict) or set(choices) != set(keys):
+            raise AnswerInvalid("Please answer every question before continuing.")
+        if not all(isinstance(choices[key], str) and choices[key] in labels for key in keys):
+            raise AnswerInvalid("Please choose clip A or clip B.")
+        _check_heard(clips, now)
+        PairwiseChoice.objects.bulk_create(
+            [PairwiseChoice(page=page, question=key, chosen=labels[choices[key]]) for key in keys]
+        )
+
+    return _submit_once(participant, public_id, Study.TestType.PAIRWISE, answer)
+
+
+def _submit_once(participant: Participant, public_id: str, test_type: str, answer) -> Page:
+    try:
+        with transaction.atomic():
+            return _answer_page(participant, public_id, test_type, answer)
+    except IntegrityError:
+        existing = Page.objects.filter(
+            participant=participant, public_id=str(public_id), submitted_at__isnull=False
+        ).first()
+        if existing is None:
+            raise
+        return existing
+
+
 @transaction.atomic
 def participant_complete(*, participant: Participant) -> str:
     """Finish the session once every trial is rated; return the completion code. Idempotent.
@@ -823,6 +1455,8 @@ def participant_complete(*, participant: Participant) -> str:
     _check_live(locked)
     if locked.trials.filter(rating__isnull=True).exists():
         raise StudyError("Please rate every clip before finishing.")
+    if locked.pages.filter(submitted_at__isnull=True).exists():
+        raise StudyError("Please answer every page before finishing.")
     now = timezone.now()
     locked.status = Participant.Status.COMPLETED
     locked.completed_at = now
