@@ -4,13 +4,17 @@
     result = train_variant("proposed", preset="small", corpus="chorales", config=config,
                            out=var_dir() / "checkpoints" / "proposed-small", command="...")
 
-Every caller trains this way: the `train` command and the experiments that train the step checkpoints
-they miss (generation/evaluation/experiments.py), so that every checkpoint's sidecar records the same
-fields (preset, corpus, split, seed, command) whoever made it.
+Every caller trains this way: the `train` command, `train_pretrained` (every committed melody
+checkpoint on one budget, `budget_config`) and the experiments that train the step checkpoints they miss
+(generation/evaluation/experiments.py), so that every checkpoint's sidecar records the same fields
+(preset, corpus, split, seed, command, budget) whoever made it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,45 @@ def train_config(variant: str, preset: str, **overrides: Any) -> TrainConfig:
     settings = {**TrainConfig().to_dict(), **cls.Config.training_preset(preset), **overrides}
     settings["checkpoint_steps"] = tuple(settings["checkpoint_steps"])
     return TrainConfig(**settings)
+
+
+# The melody checkpoints committed in generation/pretrained (separation is trained on its own data).
+PRETRAINED_VARIANTS = ("proposed", "unilstm", "gru", "rnn", "lstm1", "wavenet", "bilstm", "ec2vae", "vded")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One training budget for every family, in examples seen rather than steps (batches differ).
+
+    An example is what one row of a family's batch holds: a 100-step window starting on a downbeat for
+    the step models (the recurrent ones, WaveNet, EC2-VAE and VD-ED), one event and its context since a
+    downbeat for the Bi-LSTM (generation.datasets).
+    """
+
+    examples: int = 32_000  # train at most this many examples (patience may stop a run sooner)
+    validate_examples: int = 1_600  # validate after every this many examples
+    patience: int | None = 5  # validations in a row without a new best before stopping (None: never)
+
+    def __post_init__(self):
+        if self.examples < 1 or self.validate_examples < 1:
+            raise ValueError("a budget needs at least one example and one example between validations")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1 validation, not {self.patience}")
+
+
+def budget_config(variant: str, preset: str, budget: Budget, **overrides: Any) -> TrainConfig:
+    """`train_config` on `budget`: steps and validation interval from examples at the preset's batch,
+    patience, keep-best, no extra step checkpoints."""
+    config = train_config(variant, preset, checkpoint_steps=(), **overrides)
+    validate_every = max(1, round(budget.validate_examples / config.batch_size))
+    return dataclasses.replace(
+        config,
+        steps=math.ceil(budget.examples / config.batch_size),
+        validate_every=validate_every,
+        save_every=validate_every,
+        patience=budget.patience,
+        keep_best=True,
+    )
 
 
 def train_variant(

@@ -7,7 +7,7 @@ import torch
 
 from generation.evaluation.experiments import Settings, step_checkpoints
 from generation.nets.bilstm import BiLSTMConfig
-from generation.recipes import train_config, train_variant
+from generation.recipes import PRETRAINED_VARIANTS, Budget, budget_config, train_config, train_variant
 from generation.training import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("corpus_env", "one_torch_thread")
@@ -79,3 +79,40 @@ def test_checkpoints_the_experiments_train_carry_the_split_too(tmp_path):
     assert written["steps"] == 2 and written["command"] == "evaluate" and written["preset"] == "tiny"
     assert written["split"].endswith("0 heldout, 1 validation, else train")
     assert written["losses"]["validation"] == []  # the experiments train without a validation pass
+
+
+def test_budget_config_turns_one_budget_of_examples_into_each_familys_steps():
+    budget = Budget(examples=32_000, validate_examples=1_600, patience=5)
+    proposed = budget_config("proposed", "small", budget)
+    bilstm = budget_config("bilstm", "small", budget)
+    assert (proposed.batch_size, proposed.steps, proposed.validate_every) == (16, 2000, 100)
+    assert (bilstm.batch_size, bilstm.steps, bilstm.validate_every) == (32, 1000, 50)
+    for config in (proposed, bilstm):
+        assert config.steps * config.batch_size == 32_000
+        assert config.patience == 5 and config.keep_best and config.checkpoint_steps == ()
+        assert config.save_every == config.validate_every
+    assert budget_config("proposed", "small", Budget(examples=100)).steps == 7  # rounded up: ceil(100 / 16)
+    assert set(PRETRAINED_VARIANTS) == {
+        "proposed",
+        "unilstm",
+        "gru",
+        "rnn",
+        "lstm1",
+        "wavenet",
+        "bilstm",
+        "ec2vae",
+        "vded",
+    }
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"examples": 0}, "at least one example"),
+        ({"validate_examples": 0}, "at least one example"),
+        ({"patience": 0}, "patience must be at least 1"),
+    ],
+)
+def test_a_budget_that_cannot_train_is_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        Budget(**fields)

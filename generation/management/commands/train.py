@@ -46,6 +46,14 @@ class Command(BaseCommand):
         parser.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
         parser.add_argument("--checkpoint-steps", help="extra checkpoints, e.g. 500,1000,2000")
         parser.add_argument("--lr", type=float, help="RMSProp learning rate (default 5e-4)")
+        parser.add_argument(
+            "--patience",
+            type=int,
+            help="stop after this many validations without a new best (default: never)",
+        )
+        parser.add_argument(
+            "--keep-best", action="store_true", help="save the best validation step's weights, not the last"
+        )
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         parser.add_argument(
             "--threads", type=int, default=2, help="torch CPU threads (the machine is shared)"
@@ -72,6 +80,8 @@ class Command(BaseCommand):
             seed=options["seed"],
             device=options["device"],
             resume=options["resume"],
+            patience=options["patience"],
+            keep_best=options["keep_best"],
         )
         out = Path(options["out"] or var_dir() / "checkpoints" / f"{cls.variant}-{preset}")
         command = (
@@ -83,6 +93,8 @@ class Command(BaseCommand):
                 if config.checkpoint_steps
                 else ""
             )
+            + (f" --patience {config.patience}" if config.patience is not None else "")
+            + (" --keep-best" if config.keep_best else "")
             + (" --resume" if config.resume else "")
         )
 
@@ -103,5 +115,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{cls.variant} ({preset}, {parameters:,} parameters): {result.steps} steps, "
             f"train loss {result.train_losses[-1]:.4f}, validation loss {result.final_validation_loss:.4f}"
+            + (f" (best, step {result.best_step})" if result.best_step is not None else "")
+            + f", stopped by {result.stop_reason}"
         )
         self.stdout.write(f"saved {result.path} and {result.path.with_suffix('.json')}")
