@@ -3,6 +3,10 @@
 The pure part (this package minus data.py, report.py, views.py) needs no Django: it takes the
 long-format ratings frame described in `frame.COLUMNS`. `export_zip(study)` (report.py) builds
 the frame from the database and packs every table, figure and report.html into one zip.
+
+The MUSHRA and pairwise designs (Study.test_type) have their own entry points on their own
+frames, `mushra.analyse_mushra` and `pairwise.analyse_pairwise`; `export_zip` picks the analysis
+by the study's test type (design_report.py).
 """
 
 from __future__ import annotations

@@ -5,8 +5,19 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from studies.analysis import AnalysisConfig, analyse
+from studies.analysis.design_report import build_design_zip, design_headline
+from studies.analysis.mushra import MushraConfig, analyse_mushra
+from studies.analysis.pairwise import PairwiseConfig, analyse_pairwise
 from studies.analysis.report import ReportMeta, build_zip, export_zip
-from studies.analysis.synthetic import Panel, synthetic_ratings
+from studies.analysis.synthetic import (
+    MushraPanel,
+    PairwisePanel,
+    Panel,
+    pairwise_roles,
+    synthetic_mushra,
+    synthetic_pairwise,
+    synthetic_ratings,
+)
 from studies.models import Study
 
 THRESHOLD_OPTIONS = {
@@ -29,8 +40,16 @@ class Command(BaseCommand):
             "--synthetic",
             type=int,
             metavar="LISTENERS",
-            help="Instead of a study: a synthetic paper-like panel of this many listeners, one of them "
-            "a flat responder and one reversed (a demo of the report).",
+            help="Instead of a study: a synthetic panel of this many listeners (a demo of the report). "
+            "rating: paper-like, one flat responder and one reversed; mushra: one listener scores the "
+            "hidden reference low, one the anchor high; pairwise: one listener always picks the left clip.",
+        )
+        parser.add_argument(
+            "--test-type",
+            choices=["rating", "mushra", "pairwise"],
+            default=None,
+            help="The design of the synthetic panel (default rating); with --study it must match the "
+            "study's own.",
         )
         parser.add_argument("--out", required=True, type=Path, help="Where to write the zip.")
         for name, kind in THRESHOLD_OPTIONS.items():
@@ -46,7 +65,10 @@ class Command(BaseCommand):
             overrides["require_headphone_check"] = False
         out = Path(options["out"])
         out.parent.mkdir(parents=True, exist_ok=True)
-        if options["synthetic"]:
+        test_type = options["test_type"]
+        if options["synthetic"] and test_type not in (None, "rating"):
+            data = self._synthetic_design(test_type, options["synthetic"], overrides)
+        elif options["synthetic"]:
             panel = Panel(listeners=options["synthetic"], flat=(2,), reversed=(5,), seed=options["seed"] or 0)
             result = analyse(
                 synthetic_ratings(panel),
@@ -59,6 +81,31 @@ class Command(BaseCommand):
             study = Study.objects.filter(slug=options["study"]).first()
             if study is None:
                 raise CommandError(f"No study with slug {options['study']!r}.")
+            if test_type not in (None, study.test_type):
+                raise CommandError(f"Study {study.slug!r} is a {study.test_type} study, not {test_type}.")
             data = export_zip(study, overrides=overrides)
         out.write_bytes(data)
         self.stdout.write(self.style.SUCCESS(f"Wrote {out} ({len(data) / 1024:.0f} KiB)."))
+
+    def _synthetic_design(self, test_type: str, listeners: int, overrides: dict) -> bytes:
+        seed = overrides.get("seed", 0)
+        if test_type == "mushra":
+            panel = MushraPanel(listeners=listeners, reference_low=(2,), anchor_high=(5,), seed=seed)
+            result = analyse_mushra(
+                synthetic_mushra(panel),
+                config=MushraConfig.from_options(overrides),
+                study_order=list(panel.conditions),
+            )
+            title = "Synthetic MUSHRA panel"
+        else:
+            panel = PairwisePanel(listeners=listeners, left_only=(2,), seed=seed)
+            result = analyse_pairwise(
+                synthetic_pairwise(panel),
+                roles=pairwise_roles(panel),
+                config=PairwiseConfig.from_options(overrides),
+                study_order=list(panel.strengths),
+            )
+            title = "Synthetic pairwise panel"
+        for line in design_headline(result):
+            self.stdout.write(line)
+        return build_design_zip(result, ReportMeta(title=title, slug=f"synthetic-{test_type}"))
