@@ -106,9 +106,11 @@ def win_matrix_chart(pairs: pd.DataFrame, order: list[str], question: str) -> Fi
     for i in range(k):
         for j in range(k):
             if i != j and count[i, j]:
+                dark = abs(rate[i, j] - 0.5) > 0.3  # white on the deep reds and blues
                 text = ax.text(
-                    j, i, f"{rate[i, j]:.2f}\nn={count[i, j]}", ha="center", va="center", fontsize=7
-                )
+                    j, i, f"{rate[i, j]:.2f}\nn={count[i, j]}", ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black",
+                )  # fmt: skip
                 text.set_gid(f"win|{present[i]}|{present[j]}")
     ax.set_xticks(range(k), present, rotation=30, ha="right")
     ax.set_yticks(range(k), present)
