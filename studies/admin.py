@@ -28,6 +28,29 @@ class StudyAdminForm(forms.ModelForm):
         except services.StudyError as error:
             raise forms.ValidationError(error.messages) from error
 
+    def clean(self):
+        # The admin saves without the services: the translations get the services' checks, and an
+        # open study may not lose an offered language's consent text (study_open would refuse it).
+        data = super().clean()
+        if "languages" not in data or "translations" not in data:
+            return data
+        try:
+            data["translations"] = services.translations_clean(
+                data["translations"], languages=data["languages"]
+            )
+        except services.StudyError as error:
+            self.add_error("translations", error.messages)
+            return data
+        study = Study(
+            languages=data["languages"],
+            consent_text=data.get("consent_text", ""),
+            translations=data["translations"],
+        )
+        missing = services.consent_missing_languages(study)
+        if missing and data.get("status") == Study.Status.OPEN:
+            self.add_error("translations", services.consent_missing_message(missing))
+        return data
+
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):

@@ -5,6 +5,7 @@ studies they own (another's study answers 404, so its existence is not disclosed
 Refusals from the services answer 400 in the site's one error shape (docbgm_site/api_errors.py).
 """
 
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -62,6 +63,7 @@ class StudyOutputSerializer(serializers.ModelSerializer):
             "completion_code",
             "redirect_url",
             "languages",
+            "translations",
             "headphone_check",
             "volume_check",
             "practice",
@@ -102,6 +104,9 @@ class StudyListApi(ResearcherApi):
         completion_code = serializers.CharField(required=False, allow_blank=True, max_length=40)
         redirect_url = serializers.URLField(required=False, allow_blank=True)
         languages = serializers.ListField(child=serializers.CharField(), required=False)
+        # {"zh-hans": {"consent_text": ..., "scale_definitions": {...}}}: checked by study_create
+        # (services.translations_clean); every offered language needs its consent text, as in the form.
+        translations = serializers.DictField(child=serializers.DictField(), required=False)
         headphone_check = serializers.BooleanField(required=False)
         volume_check = serializers.BooleanField(required=False)
         practice = serializers.BooleanField(required=False)
@@ -131,7 +136,13 @@ class StudyListApi(ResearcherApi):
         conditions = [(c["name"], c["stimulus_set"], c["role"]) for c in data.pop("conditions")]
         if Study.objects.filter(slug=data["slug"]).exists():
             raise services.StudyError("A study with this slug exists.")
-        study = services.study_create(owner=request.user, conditions=conditions, **data)
+        with transaction.atomic():
+            study = services.study_create(owner=request.user, conditions=conditions, **data)
+            # As in the form: a draft made through the API has no way to gain a text later but the
+            # admin, so a missing consent text is refused now (study_open refuses it too).
+            missing = services.consent_missing_languages(study)
+            if missing:
+                raise services.StudyNotReady(services.consent_missing_message(missing))
         return Response(StudyOutputSerializer(study).data, status=status.HTTP_201_CREATED)
 
 

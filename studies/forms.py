@@ -5,14 +5,38 @@ from django.conf import settings
 
 from generation.models import StimulusSet
 from studies import services
-from studies.models import DEFAULT_SCALE_DEFINITIONS, SCALES, Condition, Study
+from studies.models import DEFAULT_CONSENT_TEXT, DEFAULT_SCALE_DEFINITIONS, SCALES, Condition, Study
+
+# The study's own texts, as form fields; each has a twin per other language (translation_field).
+TEXT_FIELDS = {
+    "title": "title",
+    "description": "description",
+    "consent_text": "consent_text",
+    "instructions": "instructions",
+    **{f"{scale}_definition": "scale_definitions" for scale in SCALES},
+}
+
+
+def translated_languages() -> list[tuple[str, str]]:
+    """The languages whose texts the form asks for beside the study's own (the site's language)."""
+    return [(code, name) for code, name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
+
+
+def translation_field(field: str, language: str) -> str:
+    """The form field of `field` (a TEXT_FIELDS key) in `language`: consent_text_zh_hans."""
+    return f"{field}_{language.replace('-', '_')}"
 
 
 class StudyForm(forms.Form):
     slug = forms.SlugField(max_length=60, help_text="The volunteer link will be /s/<slug>/.")
     title = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    consent_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    consent_text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        initial=DEFAULT_CONSENT_TEXT,
+        help_text="Blank: the built-in text above, already translated into every language.",
+    )
     consent_version = forms.CharField(max_length=40, initial="1")
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     groups = forms.IntegerField(min_value=1, max_value=20, initial=3, help_text="G")
@@ -45,6 +69,72 @@ class StudyForm(forms.Form):
         "require_headphone_check (docs/analysis.md). Blank: the defaults.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One optional twin of every text per other language; blank shows the study's own text.
+        for language, name in translated_languages():
+            for field in TEXT_FIELDS:
+                own = self.fields[field]
+                self.fields[translation_field(field, language)] = forms.CharField(
+                    label=f"{own.label} ({name})",
+                    max_length=own.max_length,
+                    widget=type(own.widget)(attrs=dict(own.widget.attrs)),
+                    required=False,
+                )
+
+    def main_fields(self) -> list[forms.BoundField]:
+        """Every field but the other languages' texts (those are in language_fieldsets)."""
+        others = {translation_field(f, code) for code, _ in translated_languages() for f in TEXT_FIELDS}
+        return [bound for bound in self if bound.name not in others]
+
+    def language_fieldsets(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """(language code, name, its text fields) per language beside the site's own."""
+        return [
+            (code, name, [self[translation_field(field, code)] for field in TEXT_FIELDS])
+            for code, name in translated_languages()
+        ]
+
+    def translations(self) -> dict:
+        """The other languages' texts as Study.translations (blank ones left out)."""
+        translations = {}
+        for code, _ in translated_languages():
+            texts: dict = {}
+            for field, text_name in TEXT_FIELDS.items():
+                value = (self.cleaned_data.get(translation_field(field, code)) or "").strip()
+                if not value:
+                    continue
+                if text_name == "scale_definitions":
+                    texts.setdefault(text_name, {})[field.removesuffix("_definition")] = value
+                else:
+                    texts[text_name] = value
+            if texts:
+                translations[code] = texts
+        return translations
+
+    def clean(self):
+        data = super().clean()
+        languages = data.get("languages")
+        if not languages:
+            return data
+        try:
+            translations = services.translations_clean(self.translations(), languages=languages)
+        except services.StudyError as error:
+            raise forms.ValidationError(error.messages) from error
+        # A draft made here cannot be edited on these pages, so a missing translation of the
+        # consent text is refused now rather than when the study is opened.
+        draft = Study(
+            languages=languages,
+            consent_text=(data.get("consent_text") or "").strip() or DEFAULT_CONSENT_TEXT,
+            translations=translations,
+        )
+        missing = services.consent_missing_languages(draft)
+        if missing:
+            message = services.consent_missing_message(missing)
+            fields = [translation_field("consent_text", code) for code in missing]
+            field = fields[0] if fields[0] in self.fields else "consent_text"
+            self.add_error(field, message)
+        return data
+
     def clean_slug(self):
         slug = self.cleaned_data["slug"]
         if Study.objects.filter(slug=slug).exists():
@@ -61,6 +151,10 @@ class StudyForm(forms.Form):
         """The cleaned data as study_create's keyword arguments (conditions excluded)."""
         data = dict(self.cleaned_data)
         data["scale_definitions"] = {scale: data.pop(f"{scale}_definition") for scale in SCALES}
+        data["translations"] = self.translations()
+        for code, _ in translated_languages():
+            for field in TEXT_FIELDS:
+                data.pop(translation_field(field, code), None)
         return data
 
 

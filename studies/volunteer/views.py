@@ -129,10 +129,10 @@ def _page_config(request, slug: str, step: str, **extra) -> dict:
 
 def _scales(study: Study) -> list[dict]:
     labels = {"naturalness": _("Naturalness"), "creativity": _("Creativity"), "musicality": _("Musicality")}
-    return [
-        {"name": name, "label": labels[name], "definition": translate(study.scale_definitions.get(name, ""))}
-        for name in SCALES
-    ]
+    # The definitions in the language shown: the researcher's own for it, else the built-in ones'
+    # translation (Study.text).
+    definitions = study.text("scale_definitions", get_language() or settings.LANGUAGE_CODE)
+    return [{"name": name, "label": labels[name], "definition": definitions.get(name, "")} for name in SCALES]
 
 
 def _huggins_plan(request, participant) -> dict:

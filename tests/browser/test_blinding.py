@@ -128,6 +128,7 @@ def test_nothing_the_browser_receives_reveals_the_design(
         owner=UserFactory(researcher=True),
         conditions=[(name, sets[name], "reference" if name == "real-music" else "system") for name in MODELS],
         consent_text="I agree to take part.",
+        translations={"zh-hans": {"consent_text": "我同意参加本研究。"}},
         seed=1234,
     )
     services.study_open(study=study)

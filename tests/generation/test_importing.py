@@ -167,6 +167,7 @@ def test_conditions_imported_in_different_formats_reach_volunteers_in_one_format
         groups=2,
         clips_per_group=5,
         consent_text="I agree.",
+        translations={"zh-hans": {"consent_text": "我同意。"}},
     )
     services.study_open(study=study)
     client.post(f"/s/{study.slug}/", {"consent": "on", "consent_version": study.consent_version})

@@ -25,6 +25,8 @@ class StudyFactory(factory.django.DjangoModelFactory):
     title = factory.LazyAttribute(lambda o: f"Study {o.slug}")
     owner = factory.SubFactory(UserFactory, researcher=True)
     consent_text = "I agree to take part."
+    # A consent text of the study's own needs its version in every offered language (study_open).
+    translations = factory.LazyFunction(lambda: {"zh-hans": {"consent_text": "我同意参加本研究。"}})
     completion_code = "TESTCODE"
     seed = 1234
     groups = 3

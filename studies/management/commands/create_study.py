@@ -8,20 +8,33 @@ A condition is NAME=SET[@VERSION][:ROLE]; SET is a stimulus set name (its newest
 unless @VERSION is given) or its numeric id; ROLE is system (default), reference or low_anchor.
 `--analysis-option KEY=VALUE` (repeatable) sets one of the study's analysis settings, e.g.
 `--analysis-option min_panel_correlation=0.6`; VALUE is read as JSON (0.6, 3, true).
+
+A study's texts in each offered language come with `--text LANGUAGE:TEXT=VALUE` (repeatable),
+TEXT one of title, description, consent_text, instructions, naturalness_definition,
+creativity_definition, musicality_definition; VALUE is the text, or @PATH for a UTF-8 file's:
+
+    --text zh-hans:title="纪录片背景音乐" --text zh-hans:consent_text=@consent.zh-hans.txt
+
+`--text en:...` sets the study's own (English) text, like --consent-text. A study offering a
+language without its consent text is refused, as in the form (the built-in consent text, used
+when none is given, is translated already).
 """
 
 import json
 import re
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from generation.models import StimulusSet
 from studies import services
-from studies.forms import StudyForm
+from studies.forms import TEXT_FIELDS, StudyForm, translation_field
 from studies.models import DEFAULT_SCALE_DEFINITIONS, Condition
 
+TEXT_RE = re.compile(r"^(?P<language>[-\w]+):(?P<field>\w+)=(?P<value>.*)$", re.DOTALL)
 CONDITION_RE = re.compile(r"^(?P<name>[-\w]+)=(?P<set>[-\w]+)(@(?P<version>\d+))?(:(?P<role>\w+))?$")
 
 
@@ -60,6 +73,34 @@ def parse_analysis_options(texts: list[str]) -> dict:
     return options
 
 
+def parse_texts(texts: list[str]) -> dict[str, str]:
+    """--text LANGUAGE:TEXT=VALUE options as the StudyForm's fields (consent_text_zh_hans=...)."""
+    languages = [code for code, _ in settings.LANGUAGES]
+    fields = {}
+    for text in texts:
+        match = TEXT_RE.match(text)
+        if not match:
+            raise CommandError(f"--text {text[:60]!r}: expected LANGUAGE:TEXT=VALUE or LANGUAGE:TEXT=@FILE")
+        language, field, value = match["language"], match["field"], match["value"]
+        if language not in languages:
+            raise CommandError(
+                f"--text {language}:{field}: unknown language; the languages are {', '.join(languages)}"
+            )
+        if field not in TEXT_FIELDS:
+            raise CommandError(
+                f"--text {language}:{field}: unknown text; the texts are {', '.join(TEXT_FIELDS)}"
+            )
+        if value.startswith("@"):
+            try:
+                value = Path(value[1:]).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise CommandError(
+                    f"--text {language}:{field}: cannot read {value[1:]!r}: {error}"
+                ) from error
+        fields[field if language == settings.LANGUAGE_CODE else translation_field(field, language)] = value
+    return fields
+
+
 class Command(BaseCommand):
     help = "Create a study (a draft unless --open), with the same options as the researcher form."
 
@@ -94,6 +135,14 @@ class Command(BaseCommand):
             metavar="KEY=VALUE",
             help="an analysis setting of this study, e.g. min_panel_correlation=0.6 (repeatable)",
         )
+        parser.add_argument(
+            "--text",
+            action="append",
+            default=[],
+            metavar="LANGUAGE:TEXT=VALUE",
+            help="a text in one language, e.g. zh-hans:consent_text=@consent.zh-hans.txt (@FILE: the "
+            "file's text); TEXT: " + ", ".join(TEXT_FIELDS) + " (repeatable)",
+        )
         parser.add_argument("--open", action="store_true", help="open the study to volunteers at once")
 
     def handle(self, *args, **o):
@@ -124,10 +173,19 @@ class Command(BaseCommand):
         }
         for scale in DEFAULT_SCALE_DEFINITIONS:
             data[f"{scale}_definition"] = o[f"{scale}_definition"]
+        data |= parse_texts(o["text"])
         # The form's own validation, so the command and the page accept exactly the same input.
         form = StudyForm({k: v for k, v in data.items() if v is not None and v is not False})
         if not form.is_valid():
-            errors = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in form.errors.items())
+            # A text of another language is named as it was given: zh-hans:consent_text.
+            given_as = {
+                translation_field(field, code): f"{code}:{field}"
+                for code, _ in settings.LANGUAGES
+                for field in TEXT_FIELDS
+            }
+            errors = "; ".join(
+                f"{given_as.get(field, field)}: {' '.join(msgs)}" for field, msgs in form.errors.items()
+            )
             raise CommandError(f"Invalid options: {errors}")
         try:
             with transaction.atomic():
