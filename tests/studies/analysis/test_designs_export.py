@@ -293,3 +293,18 @@ def test_answers_given_through_the_services_reach_the_analysis(test_type, client
         assert screened["n"].sum() == 4 * 10 and (screened["wins"] == screened["n"]).all()
         position = pd.read_csv(archive.open("position_bias.csv"))
         assert position.iloc[0]["choices"] == 40
+
+
+@pytest.mark.parametrize("test_type", ["mushra", "pairwise"])
+def test_a_study_without_answers_shows_empty_results_and_exports(test_type, client):
+    options = MUSHRA_OPTIONS if test_type == "mushra" else PAIRWISE_OPTIONS
+    study = StudyFactory(slug=f"{test_type}-empty", test_type=test_type, design_options=options)
+    volunteer(study, 0, status=Participant.Status.SCREENING)
+    client.force_login(study.owner)
+    data = client.get(reverse("analysis:summary", kwargs={"slug": study.slug})).json()
+    assert (data["design"], data["listeners"], data["rows"]) == (test_type, 0, [])
+    assert {"stage": "- still in progress, no answer yet", "listeners": 1, "detail": ""} in data["flow"]
+    page = client.get(reverse("researcher:study-detail", kwargs={"slug": study.slug})).content.decode()
+    assert "No answers yet." in page
+    client.force_login(UserFactory(username="admin", is_staff=True))
+    assert "report.html" in _zip(client, study).namelist()

@@ -193,3 +193,17 @@ def test_participant_flow_from_sessions():
     assert flow.loc["- abandoned before a first answer", "listeners"] == 1
     assert flow.loc["scored at least one page", "listeners"] == 4
     assert flow.loc["scored at least one page", "detail"].startswith("3 completed, 1 abandoned")
+
+
+def test_each_scale_is_its_own_page_and_holm_family():
+    frame = synthetic_mushra(
+        MushraPanel(listeners=12, scales=("quality", "timbre"), reference_low=(1,), seed=4)
+    )
+    result = analyse_mushra(frame, config=FAST)
+    listeners = result.listeners.set_index("participant")
+    assert (listeners["reference_pages"] == 2 * 6).all()  # 6 items x 2 scales
+    assert listeners.index[listeners["excluded"]].tolist() == ["p00001"]
+    tests = result.tests[(result.tests["variant"] == "screened") & (result.tests["test"] == "wilcoxon")]
+    assert tests.groupby("scale").size().to_dict() == {"quality": 10, "timbre": 10}
+    assert tests["note"].str.contains("Holm family: 10 pairs of timbre").sum() == 10
+    assert set(result.primary["scale"]) == {"quality", "timbre"}
