@@ -3,7 +3,7 @@
  * Plain JavaScript, no build step. Every page is rendered by the server from the participant's
  * state, so after each answer the script simply goes to the URL the server names: a reload or a
  * lost connection resumes exactly where the volunteer was. Nothing here decides a rule; the server
- * checks everything again (played to the end, 1-5, the participant's own trial).
+ * checks everything again (played to the end, 1-5 or 0-100, the participant's own trial or page).
  */
 (function () {
   "use strict";
@@ -179,6 +179,188 @@
     });
   }
 
-  var setups = { volume: setupVolume, headphones: setupHeadphones, trial: setupTrial, practice: setupTrial };
+  /* The players of a MUSHRA or pairwise page: one <audio> per clip (config.clips, labelled "A",
+   * "B", ...), at most one playing at a time, each clip's start and end told to the server, which
+   * alone decides whether the page may be answered. keepPosition: a clip pressed while another
+   * plays takes over at the same moment (MUSHRA's instant switching); otherwise it starts at 0.
+   * onChange(heard) runs whenever a clip has been heard to its end. */
+  function pagePlayers(keepPosition, onChange) {
+    var players = {};
+    var heard = {};
+    var current = null;
+
+    function show(label) {
+      var player = players[label];
+      var playing = current === label && !player.audio.paused;
+      player.button.setAttribute("aria-pressed", playing ? "true" : "false");
+      player.button.classList.toggle("playing", playing);
+      player.state.textContent = playing ? strings.playing : (heard[label] ? "✓ " + strings.heard : "");
+    }
+
+    function stop() {
+      if (current) {
+        var playing = players[current];
+        playing.audio.pause();
+        current = null;
+        show(playing.label);
+      }
+    }
+
+    function start(label) {
+      var next = players[label];
+      if (current === label && !next.audio.paused) {
+        stop();
+        return;
+      }
+      var position = 0;
+      if (current && !players[current].audio.paused) {
+        var previous = players[current];
+        if (keepPosition) position = previous.audio.currentTime;
+        previous.audio.pause();
+        current = null;
+        show(previous.label);
+      }
+      showError("");
+      if (!(position < (next.audio.duration || 0))) position = 0;
+      next.audio.currentTime = position;
+      current = label;
+      var promise = next.audio.play();
+      if (promise && promise.catch) {
+        promise.catch(function () { showError(strings.cannot_play); });
+      }
+      show(label);
+    }
+
+    config.clips.forEach(function (clip) {
+      var player = {
+        label: clip.label,
+        audio: document.getElementById("clip-audio-" + clip.label),
+        button: document.getElementById("clip-play-" + clip.label),
+        state: document.getElementById("clip-state-" + clip.label)
+      };
+      players[clip.label] = player;
+      heard[clip.label] = Boolean(clip.played_to_end);
+      show(clip.label);
+      player.button.addEventListener("click", function () { start(clip.label); });
+      player.audio.addEventListener("play", function () {
+        post(clip.events, { event: "play", position_s: player.audio.currentTime || 0 }).catch(function (error) {
+          showError(error.message);
+        });
+      });
+      player.audio.addEventListener("pause", function () { show(clip.label); });
+      player.audio.addEventListener("ended", function () {
+        if (current === clip.label) current = null;
+        show(clip.label);
+        post(clip.events, { event: "ended", position_s: player.audio.duration || 0 }).then(function () {
+          heard[clip.label] = true;
+          show(clip.label);
+          onChange(heard);
+        }, function (error) {
+          showError(error.message);
+        });
+      });
+      player.audio.addEventListener("error", function () {
+        if (current === clip.label) current = null;
+        show(clip.label);
+        showError(strings.cannot_load);
+      });
+    });
+    return { heard: heard, stop: stop };
+  }
+
+  function unheard(heard) {
+    return config.clips.map(function (clip) { return clip.label; }).filter(function (label) { return !heard[label]; });
+  }
+
+  /* Shared by both page kinds: the gate on "every clip heard", and the submission. */
+  function setupPage(keepPosition, collect) {
+    var form = document.getElementById("page-form");
+    var submit = document.getElementById("page-submit");
+    var status = document.getElementById("play-status");
+    var sending = false;
+
+    function refresh(heard) {
+      var allHeard = unheard(heard).length === 0;
+      if (allHeard) status.textContent = strings.may_answer;
+      submit.disabled = !allHeard || sending;
+    }
+    var players = pagePlayers(keepPosition, refresh);
+    refresh(players.heard);
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (sending) return;
+      var missing = unheard(players.heard);
+      if (missing.length) {
+        showError(strings.not_heard + " " + missing.join(", "));
+        return;
+      }
+      var answer = collect(form);
+      if (answer.error) {
+        showError(answer.error);
+        return;
+      }
+      showError("");
+      players.stop();
+      sending = true;
+      refresh(players.heard);
+      post(config.urls.answer, answer.body).then(go, function (error) {
+        sending = false;
+        refresh(players.heard);
+        showError(error.message);
+      });
+    });
+    return players;
+  }
+
+  function setupMushra() {
+    var touched = {};
+    var sliders = Array.prototype.slice.call(document.querySelectorAll(".mushra input[type=range]"));
+    sliders.forEach(function (slider) {
+      var output = document.getElementById("score-" + slider.dataset.label + "-" + slider.dataset.scale);
+      slider.addEventListener("input", function () {
+        touched[slider.name] = true;
+        output.textContent = slider.value;
+        slider.setAttribute("aria-valuetext", slider.value);
+      });
+    });
+    var players = setupPage(true, function () {
+      var scores = {};
+      var missing = [];
+      sliders.forEach(function (slider) {
+        if (!touched[slider.name]) {
+          if (missing.indexOf(slider.dataset.label) < 0) missing.push(slider.dataset.label);
+          return;
+        }
+        scores[slider.dataset.label] = scores[slider.dataset.label] || {};
+        scores[slider.dataset.label][slider.dataset.scale] = Number(slider.value);
+      });
+      if (missing.length) return { error: strings.unscored + " " + missing.join(", ") };
+      return { body: { scores: scores } };
+    });
+    document.getElementById("clip-stop").addEventListener("click", players.stop);
+  }
+
+  function setupPairwise() {
+    setupPage(false, function (form) {
+      var choices = {};
+      var complete = config.questions.every(function (question) {
+        var checked = form.querySelector('input[name="' + question.key + '"]:checked');
+        if (checked) choices[question.key] = checked.value;
+        return Boolean(checked);
+      });
+      if (!complete) return { error: strings.unanswered };
+      return { body: { choices: choices } };
+    });
+  }
+
+  var setups = {
+    volume: setupVolume,
+    headphones: setupHeadphones,
+    trial: setupTrial,
+    practice: setupTrial,
+    mushra: setupMushra,
+    pairwise: setupPairwise
+  };
   if (setups[config.step]) setups[config.step]();
 })();

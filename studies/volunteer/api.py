@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from docbgm_site.api_errors import Conflict
 from studies import selectors, services
-from studies.models import Participant
+from studies.models import Participant, Study
 from studies.volunteer import headphones
 from studies.volunteer.messages import translate
 from studies.volunteer.selectors import session_participant_in
@@ -209,4 +209,50 @@ class RatingApi(VolunteerAPIView):
             creativity=data.get("creativity"),
             musicality=data.get("musicality"),
         )
+        return Response({"next": self.next_url(slug)})
+
+
+class ClipEventApi(VolunteerAPIView):
+    """A MUSHRA or pairwise page's clip started or reached its end (as TrialEventApi for trials)."""
+
+    @extend_schema(
+        request=TrialEventApi.InputSerializer,
+        responses=inline_serializer("VolunteerClipEvent", {"plays": serializers.IntegerField()}),
+        summary="The player of one clip of a page started or reached its end",
+    )
+    def post(self, request, slug: str, public_id: str):
+        serializer = TrialEventApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        clip = services.page_clip_record_play(
+            participant=request.auth, public_id=public_id, **serializer.validated_data
+        )
+        return Response({"plays": clip.plays})
+
+
+class PageAnswerApi(VolunteerAPIView):
+    # The services check the answers (every clip and scale, 0-100, A or B) with the messages
+    # volunteers see, so they are passed through untouched.
+    AnswerInput = inline_serializer(
+        "VolunteerPageAnswer",
+        {
+            "scores": serializers.DictField(
+                child=serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=100)),
+                required=False,
+                help_text='MUSHRA: {"A": {"<scale key>": 0-100}, "B": ...}, every clip and scale.',
+            ),
+            "choices": serializers.DictField(
+                child=serializers.ChoiceField(choices=["A", "B"]),
+                required=False,
+                help_text='Pairwise: {"<question key>": "A" (left) or "B" (right)}, every question.',
+            ),
+        },
+    )
+
+    @extend_schema(request=AnswerInput, responses=NextSerializer, summary="Answer a MUSHRA or pairwise page")
+    def post(self, request, slug: str, public_id: str):
+        data = request.data if isinstance(request.data, dict) else {}
+        if request.auth.study.test_type == Study.TestType.MUSHRA:
+            services.mushra_submit(participant=request.auth, public_id=public_id, scores=data.get("scores"))
+        else:
+            services.pairwise_submit(participant=request.auth, public_id=public_id, choices=data.get("choices"))
         return Response({"next": self.next_url(slug)})

@@ -47,7 +47,20 @@ SERVICE_MESSAGES = [
         "browser where you started; if you cannot, contact the researcher through Prolific."
     ),
     gettext_noop("Too many people joined from your network in a short time. Please try again in a while."),
+    # The MUSHRA and pairwise pages (services.page_clip_record_play, mushra_submit, pairwise_submit).
+    gettext_noop("This page is not part of your session."),
+    gettext_noop("Please listen to every clip to its end before answering."),
+    gettext_noop("Please score every clip on every scale before continuing."),
+    gettext_noop("A score must be a whole number from 0 to 100."),
+    gettext_noop("This page does not take this kind of answer."),
+    gettext_noop("Please answer every question before continuing."),
+    gettext_noop("Please choose clip A or clip B."),
+    gettext_noop("Please answer every page before finishing."),
 ]
+
+# services.DEFAULT_MUSHRA_SCALES and DEFAULT_PAIRWISE_QUESTIONS, word for word (a test keeps them equal):
+# a researcher's own scales and questions are shown as written.
+DEFAULT_DESIGN_TEXTS = [gettext_noop("Basic audio quality"), gettext_noop("Which clip do you prefer?")]
 
 # studies.models.DEFAULT_SCALE_DEFINITIONS, word for word (a test keeps them equal).
 DEFAULT_SCALE_DEFINITIONS = {

@@ -2,8 +2,9 @@
 
 from django.http import HttpRequest
 
+from generation.models import Stimulus
 from studies import selectors
-from studies.models import Participant, Study, Trial
+from studies.models import PageClip, Participant, Study, Trial
 
 # The Django session (server side) maps study slug -> participant token; the browser holds only
 # the session cookie, never the token or any id.
@@ -39,3 +40,17 @@ def _one(queryset):
 def participant_trial(*, participant: Participant, public_id: str) -> Trial | None:
     """One of this participant's own trials, or None (also for another participant's trial)."""
     return _one(participant.trials.select_related("stimulus").filter(public_id=public_id))
+
+
+def participant_clip_stimulus(*, participant: Participant, public_id: str) -> Stimulus | None:
+    """The stimulus behind one of this participant's clip URLs: a trial's, or a MUSHRA or pairwise
+    page's clip (both ids are opaque and share /clip/<id>/); None for anyone else's or no clip."""
+    trial = participant_trial(participant=participant, public_id=public_id)
+    if trial is not None:
+        return trial.stimulus
+    clip = (
+        PageClip.objects.select_related("stimulus")
+        .filter(page__participant=participant, public_id=public_id)
+        .first()
+    )
+    return clip.stimulus if clip is not None else None

@@ -1,4 +1,5 @@
-"""Volunteer URLs, mounted at /s/ (docbgm_site/urls.py). Only the study slug and opaque trial ids appear."""
+"""Volunteer URLs, mounted at /s/ (docbgm_site/urls.py). Only the study slug and opaque trial, page and
+clip ids appear."""
 
 from django.urls import path
 
@@ -17,4 +18,8 @@ urlpatterns = [
     path("<slug:slug>/api/headphones/<int:number>/", api.HeadphoneAnswerApi.as_view(), name="api-headphones"),
     path("<slug:slug>/api/trials/<str:public_id>/events/", api.TrialEventApi.as_view(), name="api-events"),
     path("<slug:slug>/api/trials/<str:public_id>/rating/", api.RatingApi.as_view(), name="api-rating"),
+    path("<slug:slug>/api/clips/<str:public_id>/events/", api.ClipEventApi.as_view(), name="api-clip-events"),
+    path(
+        "<slug:slug>/api/pages/<str:public_id>/answer/", api.PageAnswerApi.as_view(), name="api-page-answer"
+    ),
 ]

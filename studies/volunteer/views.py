@@ -20,10 +20,10 @@ from django_ratelimit.core import is_ratelimited
 
 from studies import selectors, services
 from studies.models import SCALES, Study
-from studies.volunteer import audio, headphones
+from studies.volunteer import audio, headphones, pages
 from studies.volunteer.forms import ConsentForm
 from studies.volunteer.messages import translate
-from studies.volunteer.selectors import participant_trial, session_participant, session_participant_in
+from studies.volunteer.selectors import participant_clip_stimulus, session_participant, session_participant_in
 from studies.volunteer.services import remember_participant
 
 JOIN_RATE_MESSAGE = "Too many people joined from your network in a short time. Please try again in a while."
@@ -211,6 +211,10 @@ def session(request: HttpRequest, slug: str) -> HttpResponse:
         }
         return render(request, "studies/volunteer/trial.html", context)
 
+    if step.kind in ("practice_page", "page"):
+        template, page_context = pages.page_view(request, slug, step, _page_config)
+        return render(request, template, context | page_context)
+
     if step.kind in ("done", "completed"):
         try:
             code = services.participant_complete(participant=participant)
@@ -246,12 +250,12 @@ def _participant_or_404(request, slug: str):
 
 @require_http_methods(["GET", "HEAD"])
 def clip(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
-    """A trial's audio, only for the participant the trial belongs to."""
+    """A trial's or a page clip's audio, only for the participant it belongs to."""
     participant = _participant_or_404(request, slug)
-    trial = participant_trial(participant=participant, public_id=public_id)
-    if trial is None:
+    stimulus = participant_clip_stimulus(participant=participant, public_id=public_id)
+    if stimulus is None:
         raise Http404
-    return audio.audio_response(request, audio.clean_audio(trial.stimulus.audio.path))
+    return audio.audio_response(request, audio.clean_audio(stimulus.audio.path))
 
 
 @require_http_methods(["GET", "HEAD"])

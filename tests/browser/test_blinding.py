@@ -8,7 +8,8 @@ distinctive, and every table's ids start at a distinctive number per table. Its 
 several rates, lengths and noise levels), as a researcher's folder might hold them; every clip must
 still arrive in one format, and every clip of one item as the same number of bytes in every
 condition (a volunteer sees Content-Length before a clip plays). The session runs with DEBUG on and
-with DEBUG off, and no page may break the Content-Security-Policy.
+with DEBUG off, and no page may break the Content-Security-Policy. A MUSHRA and a pairwise session
+are recorded the same way.
 """
 
 import re
@@ -22,8 +23,19 @@ from django.db import connection
 from generation.importing import import_stimuli
 from generation.models import ModelVariant, Stimulus, StimulusSet
 from studies import services
-from studies.models import Condition, Participant, Rating, Study, Trial
+from studies.models import (
+    Condition,
+    MushraScore,
+    Page,
+    PageClip,
+    PairwiseChoice,
+    Participant,
+    Rating,
+    Study,
+    Trial,
+)
 from studies.volunteer.audio import clean_audio
+from tests.browser.page_session import complete_mushra, complete_pairwise
 from tests.browser.volunteer_session import complete_session
 from tests.factories import UserFactory
 
@@ -58,6 +70,18 @@ def import_conditions(folder: Path) -> list[StimulusSet]:
                 format=fmt,
             )
     return import_stimuli(folder, prefix="")
+
+
+def named_sets(tmp_path: Path) -> dict[str, StimulusSet]:
+    """The imported sets by model name, each renamed and given a model variant with a real model's
+    name, so that a leak of either would be recognisable."""
+    sets = {s.name: s for s in import_conditions(tmp_path / "audio")}
+    for name in MODELS:
+        variant, _ = ModelVariant.objects.get_or_create(
+            key=name, defaults={"name": f"{name.upper()} network"}
+        )
+        StimulusSet.objects.filter(pk=sets[name].pk).update(name=f"{name}-chorales-v2", variant=variant)
+    return sets
 
 
 def start_ids_at(model, first: int) -> None:
@@ -96,9 +120,43 @@ def forbidden_texts(study: Study, participant: Participant) -> dict[str, str]:
         texts[str(trial.pk)] = "trial id"
     for rating in Rating.objects.filter(trial__participant=participant):
         texts[str(rating.pk)] = "rating id"
+    for page in Page.objects.filter(participant=participant):
+        texts[str(page.pk)] = "page id"
+    for clip in PageClip.objects.filter(page__participant=participant):
+        texts[str(clip.pk)] = "page clip id"
+    for score in MushraScore.objects.filter(page_clip__page__participant=participant):
+        texts[str(score.pk)] = "MUSHRA score id"
+    for choice in PairwiseChoice.objects.filter(page__participant=participant):
+        texts[str(choice.pk)] = "pairwise choice id"
     texts[str(participant.pk)] = "participant id"
     texts[participant.token] = "participant token"
     return texts
+
+
+def find_leaks(received: list, forbidden: dict[str, str]) -> list[str]:
+    """Each forbidden text found in a received URL, header or body, with what it is."""
+    leaks = []
+    for url, headers, body in received:
+        header_text = " ".join(f"{k}: {v}" for k, v in headers.items())
+        for text, what in forbidden.items():
+            needle = text.encode()
+            if text.isdigit():
+                # Ids are numbers: look for them as whole numbers, in text and in bytes alike.
+                pattern = re.compile(rb"(?<![0-9])" + needle + rb"(?![0-9])")
+                found = (
+                    pattern.search(url.encode())
+                    or pattern.search(header_text.encode())
+                    or pattern.search(body)
+                )
+            else:
+                found = (
+                    text.lower() in url.lower()
+                    or text.lower() in header_text.lower()
+                    or needle.lower() in body.lower()
+                )
+            if found:
+                leaks.append(f"{what} {text!r} in {url}")
+    return leaks
 
 
 COLLECT_CSP_VIOLATIONS = """
@@ -116,12 +174,7 @@ def test_nothing_the_browser_receives_reveals_the_design(
     settings.DEBUG = debug
     for offset, model in enumerate([StimulusSet, Stimulus, Condition, Participant, Trial, Rating, Study]):
         start_ids_at(model, 7_301_000 + offset * 10_000)
-    sets = {s.name: s for s in import_conditions(tmp_path / "audio")}
-    for name in MODELS:
-        variant, _ = ModelVariant.objects.get_or_create(
-            key=name, defaults={"name": f"{name.upper()} network"}
-        )
-        StimulusSet.objects.filter(pk=sets[name].pk).update(name=f"{name}-chorales-v2", variant=variant)
+    sets = named_sets(tmp_path)
     study = services.study_create(
         slug="blind",
         title="Film music study",
@@ -206,29 +259,83 @@ def test_nothing_the_browser_receives_reveals_the_design(
 
     forbidden = forbidden_texts(study, participant)
     assert len(forbidden) > 100
-    leaks = []
-    for url, headers, body in received:
-        header_text = " ".join(f"{k}: {v}" for k, v in headers.items())
-        for text, what in forbidden.items():
-            needle = text.encode()
-            if text.isdigit():
-                # Ids are numbers: look for them as whole numbers, in text and in bytes alike.
-                pattern = re.compile(rb"(?<![0-9])" + needle + rb"(?![0-9])")
-                found = (
-                    pattern.search(url.encode())
-                    or pattern.search(header_text.encode())
-                    or pattern.search(body)
-                )
-            else:
-                found = (
-                    text.lower() in url.lower()
-                    or text.lower() in header_text.lower()
-                    or needle.lower() in body.lower()
-                )
-            if found:
-                leaks.append(f"{what} {text!r} in {url}")
+    leaks = find_leaks(received, forbidden)
     assert not leaks, "\n".join(leaks[:20])
     # The pages were really recorded: HTML, the script, JSON answers, WAV and MP3 bytes.
     types = {headers.get("content-type", "").split(";")[0] for _, headers, _ in received}
     assert {"text/html", "application/json", "audio/mpeg", "audio/wav"} <= types
     assert any(url.endswith("volunteer.js") for url, _, _ in received)
+
+
+@pytest.mark.parametrize("test_type", ["mushra", "pairwise"])
+def test_a_mushra_or_pairwise_session_reveals_nothing_either(
+    live_server, browser_context, tmp_path, test_type
+):
+    """The same recorder over a MUSHRA or a pairwise session (practice page included; the
+    screening pages are the rating session's, recorded above): every page and clip URL is opaque,
+    and every clip of one item is served as the same bytes count whatever its condition or slot."""
+    models = [
+        StimulusSet,
+        Stimulus,
+        Condition,
+        Participant,
+        Page,
+        PageClip,
+        MushraScore,
+        PairwiseChoice,
+        Study,
+    ]
+    for offset, model in enumerate(models):
+        start_ids_at(model, 6_101_000 + offset * 10_000)
+    sets = named_sets(tmp_path)
+    study = services.study_create(
+        slug=f"blind-{test_type}",
+        title="Film music study",
+        owner=UserFactory(researcher=True),
+        conditions=[(name, sets[name], "reference" if name == "real-music" else "system") for name in MODELS],
+        test_type=test_type,
+        design_options={"items_per_volunteer": 2} if test_type == "mushra" else {"pairs_per_volunteer": 4},
+        headphone_check=False,
+        volume_check=False,
+        seed=99,
+    )
+    services.study_open(study=study)
+    page = browser_context(locale="en-US").new_page()
+    page.add_init_script(COLLECT_CSP_VIOLATIONS)
+    received = []
+
+    def record(response):
+        try:
+            body = response.body()
+        except Exception:  # redirects and aborted media requests have no body
+            body = b""
+        received.append((response.url, response.all_headers(), body))
+
+    page.on("response", record)
+    url = f"{live_server.url}/s/{study.slug}/"
+    if test_type == "mushra":
+        complete_mushra(page, url, seed=5, practice=True, switch=False)
+    else:
+        complete_pairwise(page, url, seed=5, practice=True)
+    page.wait_for_timeout(300)
+    participant = Participant.objects.get(study=study)
+    assert participant.status == Participant.Status.COMPLETED
+
+    clips = list(PageClip.objects.filter(page__participant=participant).select_related("stimulus"))
+    assert len(clips) == (3 * 5 if test_type == "mushra" else 5 * 2)
+    sizes: dict[str, set[int]] = {}
+    for clip in clips:
+        full = page.request.get(f"{url}clip/{clip.public_id}/")
+        assert full.status == 200 and full.headers["content-type"] == "audio/mpeg"
+        assert full.headers["cache-control"] == "private, no-store" and full.body()[:3] != b"ID3"
+        received.append((full.url, full.headers, full.body()))
+        sizes.setdefault(clip.stimulus.item_key, set()).add(int(full.headers["content-length"]))
+    assert all(len(n) == 1 for n in sizes.values()), sizes
+    assert page.evaluate("window.__csp") == []
+
+    forbidden = forbidden_texts(study, participant)
+    assert len(forbidden) > 100 and "page clip id" in forbidden.values()
+    leaks = find_leaks(received, forbidden)
+    assert not leaks, "\n".join(leaks[:20])
+    types = {headers.get("content-type", "").split(";")[0] for _, headers, _ in received}
+    assert {"text/html", "application/json", "audio/mpeg"} <= types
