@@ -254,5 +254,7 @@ class PageAnswerApi(VolunteerAPIView):
         if request.auth.study.test_type == Study.TestType.MUSHRA:
             services.mushra_submit(participant=request.auth, public_id=public_id, scores=data.get("scores"))
         else:
-            services.pairwise_submit(participant=request.auth, public_id=public_id, choices=data.get("choices"))
+            services.pairwise_submit(
+                participant=request.auth, public_id=public_id, choices=data.get("choices")
+            )
         return Response({"next": self.next_url(slug)})
