@@ -303,7 +303,7 @@ def analyse_mushra(
         participants, scores, listeners, reasons=REASONS, answered="scored at least one page"
     )
     by_condition = condition_flow(scores, listeners, order).rename(
-        columns={"ratings_analysed": "scores_analysed"}
+        columns={"with_ratings": "with_scores", "ratings_analysed": "scores_analysed"}
     )
     return MushraResult(
         config=config,
