@@ -83,6 +83,7 @@ def train_variant(
     command: str,
     validate: bool = True,
     progress: bool = True,
+    model_options: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Build `variant` at `preset` (torch seeded with config.seed), train it on `corpus`, save it at `out`.
 
@@ -96,6 +97,8 @@ def train_variant(
         validate: compute the validation loss on the corpus's validation split every
             `config.validate_every` steps (its batches are made once, up front).
         progress: show the loop's progress bar.
+        model_options: fields of the network's Config set over the preset's, e.g.
+            {"bar_position": True} (recorded in the sidecar's config like every other field).
 
     Raises:
         UnknownVariantError: `variant` is not registered.
@@ -103,7 +106,7 @@ def train_variant(
     """
     cls = get_variant(variant)
     torch.manual_seed(config.seed)
-    model = cls(cls.Config.preset(preset))
+    model = cls(cls.Config.preset(preset, **(model_options or {})))
 
     def batches(split: str):
         return batches_for(

@@ -10,6 +10,9 @@ Masking (base.constrain_logits): pitches 128-152 are never emitted, nor a hold a
 On top of it every family draws under the same `Sampling`: temperature, nucleus (top-p), and limits on
 rest runs, on a clip's total rest and on how long one note lasts (base.RunLimiter), so that no melody
 goes silent or stalls on one note for bars.
+
+A network trained with the bar position (its config's `bar_position`) is told, at every step, how far
+into the bar it is: a progression here starts on a downbeat and its bars last `beats_per_bar` beats.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ import numpy as np
 import pretty_midi
 import torch
 
-from generation.music.encoding import NO_CHORD, STEPS_PER_BEAT, is_no_chord_symbol, parse_chord
+from generation.music.encoding import (
+    NO_CHORD,
+    STEPS_PER_BEAT,
+    bar_positions,
+    is_no_chord_symbol,
+    parse_chord,
+)
 from generation.music.midi import melody_to_midi
 from generation.nets.base import MelodyModel, SamplingRules
 from generation.stimuli import SAMPLING_TEMPERATURE, SAMPLING_TOP_P, clip_steps, loop_to_steps
@@ -124,7 +133,8 @@ def sample_melody(
 
     `sampling` defaults to DEFAULT_SAMPLING; `temperature`, when given, overrides its temperature.
     `prime` forces the first tokens (to continue an existing melody); models that cannot be primed
-    refuse it with a TypeError.
+    refuse it with a TypeError. A model conditioned on the bar position gets it from `beats_per_bar`,
+    step 0 being a downbeat (`encoding.bar_positions`).
     """
     sampling = sampling or DEFAULT_SAMPLING
     if temperature is not None:
@@ -137,6 +147,8 @@ def sample_melody(
     }
     if prime is not None:
         kwargs["prime"] = torch.as_tensor(np.asarray(prime), dtype=torch.long)
+    if getattr(model.config, "bar_position", False):
+        kwargs["position"] = torch.from_numpy(bar_positions(len(chords), beats_per_bar=beats_per_bar))
     tokens = model.generate(torch.as_tensor(np.asarray(chords), dtype=torch.long), **kwargs)
     return tokens.cpu().numpy().astype(np.int64)
 

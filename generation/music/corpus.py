@@ -4,9 +4,15 @@
     corpus = load_corpus("chorales", limit=12)  # a small, split-balanced subset (tests)
     corpus = load_corpus("/data/midi")          # any folder of MIDI files with a melody track
     corpus = load_corpus("my-recordings")       # a corpus saved with save_corpus (e.g. audio ingest)
+    corpus = load_corpus("palestrina:200")      # another of music21's bundled corpora (MUSIC21_SOURCES)
+    corpus = load_corpus("chorales+palestrina") # several sources as one corpus, each cached on its own
 
 Chorales: the soprano is the melody; the chord on each beat is recognised from all four voices
-(generation.music.chords). Split: whole pieces by a hash of their key — sha1(key) mod 10 == 0 is
+(generation.music.chords). music21's other bundled corpora (Palestrina's masses, Monteverdi's
+madrigals, the Trecento pieces, the string quartets of Haydn, Mozart and Beethoven) are read the same way:
+the top line (a sung part chosen by choose_melody_part; the highest instrumental part of a quartet) and
+a chord per beat from every part; a piece that cannot be read or used is skipped and counted
+(Corpus.skipped, Corpus.unsuitable). Split: whole pieces by a hash of their key — sha1(key) mod 10 == 0 is
 held out (never trained on, never used for model selection: the listening study's progressions and
 "real music"), == 1 is validation, the rest train. The rule depends on nothing but the key, so a
 piece never changes side when the corpus grows.
@@ -36,10 +42,12 @@ from generation.music.chords import chords_from_roll
 from generation.music.encoding import (
     ENCODING_VERSION,
     HOLD,
+    MAX_BAR_BEATS,
     MIDI_PITCHES,
     REST,
     STEPS_PER_BEAT,
     Note,
+    bar_positions,
     notes_to_tokens,
     transpose,
 )
@@ -84,6 +92,10 @@ class Piece:
             return np.asarray(self.bar_starts, dtype=np.int64)
         return np.arange(0, len(self.melody), self.beats_per_bar * STEPS_PER_BEAT, dtype=np.int64)
 
+    def positions(self) -> np.ndarray:
+        """(T,) steps since the bar began at every step (encoding.bar_positions over `downbeats`)."""
+        return bar_positions(len(self.melody), beats_per_bar=self.beats_per_bar, bar_starts=self.downbeats())
+
 
 @dataclass
 class Corpus:
@@ -94,6 +106,9 @@ class Corpus:
     encoding_version: int = ENCODING_VERSION
     # "key: reason" for every file of a MIDI folder that could not be read (skipped, not fatal).
     skipped: list[str] = field(default_factory=list)
+    # "key: reason" for every piece that was read but cannot be used (no sung part, an odd metre, too
+    # few notes, no full bar); empty for a cache built before this was recorded.
+    unsuitable: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> list[Piece]:
         if name not in SPLITS:
@@ -208,12 +223,12 @@ def choose_melody_part(parts: list[PartSummary]) -> PartSummary:
     return max(voices, key=lambda p: -math.inf if math.isnan(p.mean_pitch) else p.mean_pitch)
 
 
-def _top_notes(part) -> dict[int, Note]:
+def _top_notes(part, steps_per_quarter: float = STEPS_PER_BEAT) -> dict[int, Note]:
     """The part's top line on the grid: the highest pitch of each onset, by start step."""
     top: dict[int, Note] = {}
     for element in part.stripTies().flatten().notes:
-        start = round(float(element.offset) * STEPS_PER_BEAT)
-        end = round(float(element.offset + element.quarterLength) * STEPS_PER_BEAT)
+        start = round(float(element.offset) * steps_per_quarter)
+        end = round(float(element.offset + element.quarterLength) * steps_per_quarter)
         if end <= start:
             continue  # grace notes
         pitch = max(p.midi for p in element.pitches)
@@ -235,15 +250,15 @@ def _summary(index: int, part, top: dict[int, Note], n_steps: int) -> PartSummar
     )
 
 
-def bar_starts_of(part, beats_per_bar: int) -> list[int]:
+def bar_starts_of(part, beats_per_bar: int, steps_per_quarter: float = STEPS_PER_BEAT) -> list[int]:
     """Steps at which a full-length bar of `part` starts: a pickup and the halves of a split bar are left out."""
     from music21 import stream
 
     full = beats_per_bar * STEPS_PER_BEAT
     starts = []
     for measure in part.getElementsByClass(stream.Measure):
-        if round(float(measure.duration.quarterLength) * STEPS_PER_BEAT) == full:
-            starts.append(round(float(measure.offset) * STEPS_PER_BEAT))
+        if round(float(measure.duration.quarterLength) * steps_per_quarter) == full:
+            starts.append(round(float(measure.offset) * steps_per_quarter))
     return starts
 
 
@@ -253,37 +268,159 @@ def parse_chorale(key: str) -> Piece:
     from music21 import meter
 
     score = m21corpus.parse(key)
-    parts = list(score.parts)
-    if not parts:
-        raise CorpusError(f"{key} has no parts")
-    n_steps = int(math.ceil(float(score.highestTime))) * STEPS_PER_BEAT
-    roll = np.zeros((n_steps, MIDI_PITCHES), dtype=bool)
-    tops = []
-    for part in parts:
-        for element in part.stripTies().flatten().notes:
-            start = round(float(element.offset) * STEPS_PER_BEAT)
-            end = round(float(element.offset + element.quarterLength) * STEPS_PER_BEAT)
-            for pitch in element.pitches:
-                roll[start:end, pitch.midi] = True
-        tops.append(_top_notes(part))
-    try:
-        chosen = choose_melody_part([_summary(i, p, tops[i], n_steps) for i, p in enumerate(parts)])
-    except CorpusError as exc:
-        raise CorpusError(f"{key}: {exc}") from None
     signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
     beats = int(signatures[0].numerator) if signatures else 4
     # The bundled chorales carry no titles, only file names: "bach/bwv10.7" -> "BWV 10.7".
     title = "BWV " + key.rsplit("bwv", 1)[1] if "bwv" in key else key
+    return parse_score(score, key, beats_per_bar=beats, title=title)
+
+
+def parse_score(
+    score,
+    key: str,
+    *,
+    beats_per_bar: int,
+    title: str,
+    beat_quarters: float = 1.0,
+    instrumental: bool = False,
+) -> Piece:
+    """A music21 score's top line -> tokens, all its parts -> one chord per beat.
+
+    Args:
+        score: a parsed music21 Score.
+        key: the piece's key in its corpus.
+        beats_per_bar: beats in a bar (of `beat_quarters` quarter notes each).
+        title: the piece's title.
+        beat_quarters: quarter notes in a beat of the grid (1 for the chorales; 2 for music in a half-note
+            metre, 4/2 or 2/2, so that its minims move at the chorales' pace).
+        instrumental: no part is sung (a string quartet): the melody is the highest sounding part.
+
+    Raises:
+        CorpusError: the score has no parts, or no part can be the melody.
+    """
+    parts = list(score.parts)
+    if not parts:
+        raise CorpusError(f"{key} has no parts")
+    steps_per_quarter = STEPS_PER_BEAT / beat_quarters
+    n_steps = int(math.ceil(float(score.highestTime) / beat_quarters)) * STEPS_PER_BEAT
+    roll = np.zeros((n_steps, MIDI_PITCHES), dtype=bool)
+    tops = []
+    for part in parts:
+        for element in part.stripTies().flatten().notes:
+            start = round(float(element.offset) * steps_per_quarter)
+            end = round(float(element.offset + element.quarterLength) * steps_per_quarter)
+            for pitch in element.pitches:
+                roll[start:end, pitch.midi] = True
+        tops.append(_top_notes(part, steps_per_quarter))
+    summaries = [_summary(i, p, tops[i], n_steps) for i, p in enumerate(parts)]
+    try:
+        chosen = top_instrumental_part(summaries) if instrumental else choose_melody_part(summaries)
+    except CorpusError as exc:
+        raise CorpusError(f"{key}: {exc}") from None
     return Piece(
         key=key,
         melody=notes_to_tokens(list(tops[chosen.index].values()), n_steps),
         chords=chords_from_roll(roll),
         tempo_bpm=DEFAULT_TEMPO,
-        beats_per_bar=beats,
+        beats_per_bar=beats_per_bar,
         title=title,
         melody_part=chosen.name,
-        bar_starts=bar_starts_of(parts[chosen.index], beats),
+        bar_starts=bar_starts_of(parts[chosen.index], beats_per_bar, steps_per_quarter),
     )
+
+
+def top_instrumental_part(parts: list[PartSummary]) -> PartSummary:
+    """The melody of a piece with no sung part: the highest (mean pitch) part sounding at least half of it.
+
+    Raises:
+        CorpusError: no part has notes.
+    """
+    with_notes = [p for p in parts if not math.isnan(p.mean_pitch)]
+    if not with_notes:
+        raise CorpusError("no part has notes")
+    sounding = [p for p in with_notes if p.rest_share < MAX_MELODY_REST_SHARE] or with_notes
+    return max(sounding, key=lambda p: p.mean_pitch)
+
+
+# music21's other bundled corpora, read like the chorales. Each is {name: (folders under music21/corpus,
+# file suffixes, sung)}; a folder holding a work twice (.krn and .mxl) gives it once, the first suffix.
+MUSIC21_SOURCES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
+    "palestrina": (("palestrina",), (".krn",), True),  # 1 318 mass movements, Humdrum
+    "monteverdi": (("monteverdi",), (".mxl",), True),  # madrigals, books 3-5 (the .rntxt are analyses)
+    "trecento": (("trecento",), (".xml", ".mxl"), True),  # 14th-century Italian songs
+    "quartets": (
+        ("haydn", "mozart/k80", "mozart/k155", "mozart/k156", "mozart/k458", "beethoven"),
+        (".mxl", ".krn"),
+        False,
+    ),  # string quartet movements: the melody is the top (first violin) line
+}
+# What the music21-source readers extract; bump to rebuild their caches (the chorales' stay valid).
+MUSIC21_VERSION = 1
+
+
+def music21_root() -> Path:
+    from music21 import corpus as m21corpus
+
+    return Path(m21corpus.__file__).parent
+
+
+def music21_keys(source: str) -> list[str]:
+    """The files of a MUSIC21_SOURCES corpus as keys ("palestrina/Agnus_01.krn"), relative to music21/corpus."""
+    folders, suffixes, _ = MUSIC21_SOURCES[source]
+    root = music21_root()
+    keys: dict[str, str] = {}
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix not in suffixes or path.stem.endswith("_old"):
+                continue
+            work = str(path.relative_to(root).with_suffix(""))
+            best = keys.get(work)
+            if best is None or suffixes.index(path.suffix) < suffixes.index(Path(best).suffix):
+                keys[work] = str(path.relative_to(root))
+    return sorted(keys.values())
+
+
+def parse_music21_piece(source: str, key: str) -> Piece:
+    """One piece of a MUSIC21_SOURCES corpus, read like a chorale (parse_score).
+
+    The beat is the time signature's: a half note in 4/2, 3/2 or 2/2 (Palestrina's and much of the
+    Trecento's notation), else a quarter note (6/8: three quarter-note beats a bar).
+
+    Raises:
+        UnreadablePiece: music21 cannot parse the file.
+        CorpusError: the piece cannot be used (no sung part, a bar that is not whole beats or too long).
+    """
+    from music21 import converter, meter
+
+    try:
+        score = converter.parse(music21_root() / key)
+    except Exception as error:  # music21 raises many types for a damaged file
+        raise UnreadablePiece(f"music21 cannot parse it ({type(error).__name__}: {error})") from None
+    signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
+    if not signatures:
+        raise CorpusError(f"{key}: no time signature")
+    signature = signatures[0]
+    beat_quarters = 2.0 if signature.denominator == 2 else 1.0
+    beats = float(signature.barDuration.quarterLength) / beat_quarters
+    if beats != int(beats) or not 1 <= beats <= MAX_BAR_BEATS:
+        raise CorpusError(f"{key}: a {signature.ratioString} bar is not a whole number of beats (1-8)")
+    _, _, sung = MUSIC21_SOURCES[source]
+    piece = parse_score(
+        score,
+        key,
+        beats_per_bar=int(beats),
+        title=Path(key).stem.replace("_", " "),
+        beat_quarters=beat_quarters,
+        instrumental=not sung,
+    )
+    if not piece.bar_starts:
+        raise CorpusError(f"{key}: no full {signature.ratioString} bar in its top line")
+    sounding = (piece.melody != REST).mean() if len(piece.melody) else 0.0
+    if sounding <= 1 - MAX_MELODY_REST_SHARE:
+        raise CorpusError(
+            f"{key}: the top line ({piece.melody_part or 'unnamed'}) rests half the piece or more"
+        )
+    return piece
 
 
 def parse_midi_piece(path: Path, root: Path) -> Piece:
@@ -361,11 +498,13 @@ def _read(path: Path, *, same_reader: bool = False) -> list[Piece] | None:
 
 def _build(
     name: str, keys: list[str], parse, cache_dir: Path, progress: bool
-) -> tuple[list[Piece], list[str]]:
-    """(pieces, "key: reason" of every unreadable file), from the cache when it is there.
+) -> tuple[list[Piece], list[str], list[str]]:
+    """(pieces, "key: reason" of every unreadable file, "key: reason" of every unsuitable piece), from
+    the cache when it is there.
 
     One corrupt file never stops a folder: it is skipped, named in a warning and in the list (kept
-    beside the cache, so a cached load names it too).
+    beside the cache, so a cached load names it too). A piece that reads but cannot be used (no part
+    for the melody, an unusable metre, no more than SKIP_FIRST_NOTES notes) is left out and counted.
     """
     digest = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:10]
     path = cache_dir / f"{name}-{digest}-e{ENCODING_VERSION}c{CORPUS_VERSION}.npz"
@@ -373,11 +512,15 @@ def _build(
     if path.exists():
         pieces = _read(path, same_reader=True)
         if pieces is not None:
-            skipped = json.loads(skipped_path.read_text()) if skipped_path.exists() else []
+            stored = json.loads(skipped_path.read_text()) if skipped_path.exists() else []
+            # A list: a cache written before unsuitable pieces were recorded.
+            skipped, unsuitable = (
+                (stored, []) if isinstance(stored, list) else (stored["unreadable"], stored["unsuitable"])
+            )
             for line in skipped:
                 logger.warning("corpus %s: skipped unreadable %s", name, line)
-            return pieces, skipped
-    pieces, skipped = [], []
+            return pieces, skipped, unsuitable
+    pieces, skipped, unsuitable = [], [], []
     for key in tqdm(keys, desc=f"encoding {name}", disable=not progress, unit="piece"):
         try:
             piece = parse(key)
@@ -385,19 +528,33 @@ def _build(
             skipped.append(f"{key}: {error}")
             logger.warning("corpus %s: skipped unreadable %s: %s", name, key, error)
             continue
-        except CorpusError:
+        except CorpusError as error:
+            unsuitable.append(f"{key}: {error}")
             continue
         if (piece.melody < MIDI_PITCHES).sum() > SKIP_FIRST_NOTES:
             pieces.append(piece)
+        else:
+            unsuitable.append(f"{key}: {SKIP_FIRST_NOTES} melody notes or fewer")
     _write(path, pieces)
-    skipped_path.write_text(json.dumps(skipped))
-    return pieces, skipped
+    skipped_path.write_text(json.dumps({"unreadable": skipped, "unsuitable": unsuitable}))
+    if skipped or unsuitable:
+        logger.info(
+            "corpus %s: %d pieces, %d unreadable, %d unsuitable",
+            name,
+            len(pieces),
+            len(skipped),
+            len(unsuitable),
+        )
+    return pieces, skipped, unsuitable
 
 
 def save_corpus(name: str, pieces: list[Piece], *, cache_dir: Path | None = None) -> Path:
     """Store pieces as the named corpus `name` (loadable with load_corpus(name))."""
-    if not name or "/" in name or name == "chorales":
-        raise CorpusError(f"{name!r} cannot name a saved corpus (no slashes, not 'chorales')")
+    if not name or "/" in name or "+" in name or name == "chorales" or name in MUSIC21_SOURCES:
+        raise CorpusError(
+            f"{name!r} cannot name a saved corpus (no slashes or '+', not 'chorales' nor one of "
+            f"{sorted(MUSIC21_SOURCES)})"
+        )
     path = (cache_dir or default_cache_dir()) / f"{name}.npz"
     _write(path, pieces)
     return path
@@ -406,17 +563,45 @@ def save_corpus(name: str, pieces: list[Piece], *, cache_dir: Path | None = None
 def load_corpus(
     name: str = "chorales", *, cache_dir: Path | None = None, limit: int | None = None, progress: bool = False
 ) -> Corpus:
-    """The corpus `name`: "chorales", a folder of MIDI files, or a saved corpus's name.
+    """The corpus `name`: "chorales", one of music21's other corpora (MUSIC21_SOURCES: "palestrina",
+    "monteverdi", "trecento", "quartets"), a folder of MIDI files, or a saved corpus's name; or several
+    of them joined by "+" ("chorales+palestrina"), each loaded (and cached) on its own and split by the
+    same rule.
 
-    A name may carry a limit after a colon ("chorales:12"), as the train command's --corpus does.
+    A name may carry a limit after a colon ("chorales:12"), as the train command's --corpus does; in a
+    joined name each source carries its own ("chorales+palestrina:200").
     """
+    if "+" in name and not Path(name).exists():
+        sources = [
+            load_corpus(part, cache_dir=cache_dir, limit=limit, progress=progress) for part in name.split("+")
+        ]
+        corpus = Corpus(name=name)
+        for source in sources:
+            for split in SPLITS:
+                corpus.split(split).extend(source.split(split))
+            corpus.skipped += source.skipped
+            corpus.unsuitable += source.unsuitable
+        keys = [p.key for p in corpus.pieces]
+        if len(set(keys)) != len(keys):
+            raise CorpusError(f"{name!r} names a piece twice: join different sources")
+        return corpus
     if ":" in name and name.rsplit(":", 1)[1].isdigit() and not Path(name).exists():
         name, count = name.rsplit(":", 1)
         limit = int(count)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    unsuitable: list[str] = []
     if name == "chorales":
         keys = select_keys(chorale_keys(), limit)
-        pieces, skipped = _build("chorales", keys, parse_chorale, cache_dir, progress)
+        pieces, skipped, unsuitable = _build("chorales", keys, parse_chorale, cache_dir, progress)
+    elif name in MUSIC21_SOURCES:
+        keys = select_keys(music21_keys(name), limit)
+        pieces, skipped, unsuitable = _build(
+            f"{name}-m{MUSIC21_VERSION}",
+            keys,
+            lambda k: parse_music21_piece(name, k),
+            cache_dir,
+            progress,
+        )
     elif Path(name).is_dir():
         root = Path(name).resolve()
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".mid", ".midi"})
@@ -425,7 +610,7 @@ def load_corpus(
         by_key = {str(p.relative_to(root).with_suffix("")): p for p in files}
         keys = select_keys(list(by_key), limit)
         folder = hashlib.sha1(str(root).encode()).hexdigest()[:6]
-        pieces, skipped = _build(
+        pieces, skipped, unsuitable = _build(
             f"midi-{root.name}-{folder}",
             keys,
             lambda k: parse_midi_piece(by_key[k], root),
@@ -445,7 +630,7 @@ def load_corpus(
         keys = select_keys([p.key for p in pieces], limit)
         pieces = [p for p in pieces if p.key in set(keys)]
         skipped = []
-    corpus = Corpus(name=name, skipped=skipped)
+    corpus = Corpus(name=name, skipped=skipped, unsuitable=unsuitable)
     for piece in pieces:
         corpus.split(piece.split).append(piece)
     return corpus
@@ -488,16 +673,24 @@ def window_starts(piece: Piece, length: int) -> np.ndarray:
 
 
 def melody_batches(
-    corpus: Corpus, *, split: str, batch_size: int, seed: int, segment_steps: int = 100
+    corpus: Corpus,
+    *,
+    split: str,
+    batch_size: int,
+    seed: int,
+    segment_steps: int = 100,
+    bar_position: bool = False,
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Batches of `segment_steps`-step windows: {"melody": (B, T) int64, "chords": (B, T) int64}.
+    """Batches of `segment_steps`-step windows: {"melody": (B, T) int64, "chords": (B, T) int64}, and
+    with `bar_position` also "position": (B, T) int64, the steps since the bar began (Piece.positions).
 
     Every window starts on a downbeat (a bar start, `window_starts`) at or after the piece's 9th note,
     so step 0 of training is where step 0 of generation is: the first beat of a bar. "train": endless
     random windows, each transposed to a random one of 12 keys (-5..+6 semitones, skipping a shift that
     leaves the MIDI range), deterministic for `seed`. Other splits: one pass in the original key, in a
     fixed order, each window at the first bar start after the previous one ends. Pieces shorter than a
-    window are padded with rests and NC on the right.
+    window are padded with rests and NC on the right. `bar_position` adds the positions and changes
+    nothing else: the same seed gives the same windows, keys and order with it or without.
     """
     prepared = []
     for piece in corpus.split(split):
@@ -509,7 +702,12 @@ def melody_batches(
         if short > 0:
             melody = np.concatenate([melody, np.full(short, REST)])
             chords = np.concatenate([chords, np.full(short, 24)])
-        prepared.append((melody, chords, starts))
+        position = None
+        if bar_position:
+            position = bar_positions(
+                len(melody), beats_per_bar=piece.beats_per_bar, bar_starts=piece.downbeats()
+            )
+        prepared.append((melody, chords, starts, position))
     if not prepared:
         raise CorpusError(f"corpus {corpus.name!r} has no usable pieces in its {split} split")
     if split == "train":
@@ -517,15 +715,26 @@ def melody_batches(
     return _pass_batches(prepared, batch_size, segment_steps)
 
 
+def _batch(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> dict[str, torch.Tensor]:
+    """(melody, chords, position or None) windows -> one batch; "position" only when the windows have it."""
+    batch = {
+        "melody": torch.from_numpy(np.stack([m for m, _, _ in rows])),
+        "chords": torch.from_numpy(np.stack([c for _, c, _ in rows])),
+    }
+    if rows[0][2] is not None:
+        batch["position"] = torch.from_numpy(np.stack([p for _, _, p in rows]))
+    return batch
+
+
 def _train_batches(prepared, batch_size: int, seed: int, length: int) -> Iterator[dict[str, torch.Tensor]]:
     rng = np.random.default_rng(seed)
     # Sample pieces in proportion to their number of window starts, so every window is equally likely.
-    counts = np.array([len(starts) for _, _, starts in prepared], dtype=float)
+    counts = np.array([len(starts) for _, _, starts, _ in prepared], dtype=float)
     probs = counts / counts.sum()
     while True:
-        mel_batch, chord_batch = [], []
+        rows = []
         for index in rng.choice(len(prepared), size=batch_size, p=probs):
-            melody, chords, starts = prepared[index]
+            melody, chords, starts, position = prepared[index]
             at = int(starts[rng.integers(0, len(starts))])
             mel, chd = _segment(melody, chords, at, length)
             shift = int(rng.integers(-5, 7))
@@ -533,12 +742,8 @@ def _train_batches(prepared, batch_size: int, seed: int, length: int) -> Iterato
             if len(pitched) and (pitched.min() + shift < 0 or pitched.max() + shift >= MIDI_PITCHES):
                 shift = 0
             mel, chd = transpose(mel, chd, shift)
-            mel_batch.append(mel)
-            chord_batch.append(chd)
-        yield {
-            "melody": torch.from_numpy(np.stack(mel_batch)),
-            "chords": torch.from_numpy(np.stack(chord_batch)),
-        }
+            rows.append((mel, chd, None if position is None else position[at : at + length].copy()))
+        yield _batch(rows)
 
 
 def _pass_starts(starts: np.ndarray, length: int) -> list[int]:
@@ -552,13 +757,12 @@ def _pass_starts(starts: np.ndarray, length: int) -> list[int]:
 
 def _pass_batches(prepared, batch_size: int, length: int) -> Iterator[dict[str, torch.Tensor]]:
     windows = [
-        _segment(melody, chords, at, length)
-        for melody, chords, starts in prepared
+        (
+            *_segment(melody, chords, at, length),
+            None if position is None else position[at : at + length].copy(),
+        )
+        for melody, chords, starts, position in prepared
         for at in _pass_starts(starts, length)
     ]
     for i in range(0, len(windows), batch_size):
-        chunk = windows[i : i + batch_size]
-        yield {
-            "melody": torch.from_numpy(np.stack([m for m, _ in chunk])),
-            "chords": torch.from_numpy(np.stack([c for _, c in chunk])),
-        }
+        yield _batch(windows[i : i + batch_size])

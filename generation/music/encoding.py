@@ -10,6 +10,10 @@ Chord index per step: the major triad on root r (0 = C .. 11 = B) is r, the mino
 The WaveNet encoding is a pitch per step (0 = rest, the same pitch on consecutive steps = one sustained
 note) and the same 25 chord classes. Pitch 0 cannot be played in that encoding, and a note repeated
 without a gap merges into one: both are documented losses of the paper's WaveNet representation.
+
+Bar position (an option, off by default: the paper's input has none): per step, the steps since the
+bar started, `bar_positions`; a network that uses it reads it as a beat one-hot (8) and a sub-beat
+one-hot (4), `POSITION_SIZE` = 12 more conditioning inputs per step.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ CHORD_SIZE = 25
 NO_CHORD = 24
 INPUT_SIZE = MELODY_SIZE + CHORD_SIZE  # 180, the paper's per-step vector
 WAVENET_SIZE = 128  # pitch per step, channel 0 = rest
+MAX_BAR_BEATS = 8  # beats a bar position can name; a later beat of a longer bar reads as the 8th
+POSITION_SIZE = MAX_BAR_BEATS + STEPS_PER_BEAT  # beat one-hot + sub-beat one-hot: 12
 
 PITCH_CLASS_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 _LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -193,3 +199,33 @@ def wavenet_to_tokens(pitches: np.ndarray) -> np.ndarray:
             tokens[step] = HOLD if pitch == previous else pitch
         previous = pitch
     return tokens
+
+
+# ------------------------------------------------------------------------------------- bar position
+
+
+def bar_positions(length: int, *, beats_per_bar: int = 4, bar_starts: np.ndarray | None = None) -> np.ndarray:
+    """(length,) int64: steps since the current bar began, in 0 .. beats_per_bar * 4 - 1.
+
+    Bars last `beats_per_bar` beats from each step of `bar_starts` (ascending; default: bars from step 0,
+    as generation lays out a progression). Steps before the first bar start (a pickup) count back from
+    it, so a one-beat pickup in 4/4 sits on beat 4; a bar that breaks the pattern (the two halves of a
+    bar split by a repeat) is continued at the written length from the last bar start.
+    """
+    if beats_per_bar < 1:
+        raise ValueError(f"beats_per_bar must be at least 1, not {beats_per_bar}")
+    bar = beats_per_bar * STEPS_PER_BEAT
+    steps = np.arange(length, dtype=np.int64)
+    starts = np.asarray([0] if bar_starts is None or len(bar_starts) == 0 else bar_starts, dtype=np.int64)
+    last = starts[np.clip(np.searchsorted(starts, steps, side="right") - 1, 0, None)]
+    return (steps - last) % bar
+
+
+def position_features(positions: np.ndarray) -> np.ndarray:
+    """(T,) steps since the bar began -> (T, 12) float32: beat one-hot (8, later beats clipped to the 8th)
+    then sub-beat one-hot (4)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    beats = np.minimum(positions // STEPS_PER_BEAT, MAX_BAR_BEATS - 1)
+    return np.concatenate(
+        [one_hot(beats, MAX_BAR_BEATS), one_hot(positions % STEPS_PER_BEAT, STEPS_PER_BEAT)], axis=1
+    )

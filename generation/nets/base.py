@@ -20,7 +20,14 @@ from typing import Any, ClassVar, Self
 import torch
 from torch import Tensor, nn
 
-from generation.music.encoding import HOLD, MELODY_SIZE, MIDI_PITCHES, REST
+from generation.music.encoding import (
+    HOLD,
+    MAX_BAR_BEATS,
+    MELODY_SIZE,
+    MIDI_PITCHES,
+    REST,
+    STEPS_PER_BEAT,
+)
 
 VARIANTS: dict[str, type[TrainableModel]] = {}
 
@@ -85,6 +92,31 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class MelodyConfig(ModelConfig):
+    """Base of every melody network's config: what all of them may be conditioned on besides chords."""
+
+    # Off: the paper's 180-dim input (melody + chord). On: the position in the bar joins the chord
+    # conditioning (POSITION_SIZE = 12 inputs a step: beat and sub-beat), fed by the batches'
+    # "position" and by generation.sampling. A sidecar without the field is an older checkpoint: off.
+    bar_position: bool = False
+
+
+def position_one_hot(position: Tensor) -> Tensor:
+    """(...) steps since the bar began -> (..., 12) float: beat one-hot (8) then sub-beat one-hot (4).
+
+    The torch twin of generation.music.encoding.position_features.
+    """
+    beats = (position // STEPS_PER_BEAT).clamp(max=MAX_BAR_BEATS - 1)
+    return torch.cat(
+        [
+            nn.functional.one_hot(beats, MAX_BAR_BEATS).float(),
+            nn.functional.one_hot(position % STEPS_PER_BEAT, STEPS_PER_BEAT).float(),
+        ],
+        dim=-1,
+    )
+
+
 class TrainableModel(nn.Module):
     """A network the one training loop can train and the checkpoint format can save.
 
@@ -114,18 +146,39 @@ class MelodyModel(TrainableModel):
     """A melody generator conditioned on a chord progression, in the 155-token vocabulary.
 
     Training batches are `{"melody": LongTensor (B, T), "chords": LongTensor (B, T)}` (T = 100 by
-    default). A model that needs another representation converts inside `training_loss`.
+    default), plus `"position"` (B, T), the steps since the bar began, when the config's
+    `bar_position` is on. A model that needs another representation converts inside `training_loss`.
 
     Step-wise models implement `forward` (teacher forcing) plus `begin`/`step`; the default
     `generate` drives them with `constrain_logits`. Other models override `generate`.
     """
 
-    def forward(self, melody: Tensor, chords: Tensor) -> Tensor:
+    @property
+    def uses_bar_position(self) -> bool:
+        return bool(getattr(self.config, "bar_position", False))
+
+    def bar_position_of(self, position: Tensor | None, where: str) -> Tensor | None:
+        """`position` when this network is conditioned on it (None otherwise); a clear error when missing.
+
+        Raises:
+            ValueError: the config's bar_position is on and `where` gave no position.
+        """
+        if not self.uses_bar_position:
+            return None
+        if position is None:
+            raise ValueError(
+                f"this {self.variant or type(self).__name__} network is conditioned on the bar position "
+                f"(config bar_position=True): {where} must give the position (steps since the bar began)"
+            )
+        return position.long()
+
+    def forward(self, melody: Tensor, chords: Tensor, position: Tensor | None = None) -> Tensor:
         """Teacher-forced logits.
 
         Args:
             melody: (B, T) tokens; the logits at t may only depend on melody[:, :t].
             chords: (B, T) chord indices.
+            position: (B, T) steps since the bar began; required when the config's bar_position is on.
 
         Returns:
             (B, T, 155) logits for melody[:, t].
@@ -134,13 +187,14 @@ class MelodyModel(TrainableModel):
 
     def training_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         melody, chords = batch["melody"], batch["chords"]
-        logits = self(melody, chords)
+        logits = self(melody, chords, self.bar_position_of(batch.get("position"), "the batch"))
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), melody.reshape(-1))
         accuracy = (logits.argmax(-1) == melody).float().mean().item()
         return loss, {"accuracy": accuracy}
 
-    def begin(self, chords: Tensor) -> Any:
-        """State for step-wise generation over the whole progression `chords` (B, T)."""
+    def begin(self, chords: Tensor, position: Tensor | None = None) -> Any:
+        """State for step-wise generation over the whole progression `chords` (B, T) (and its bar
+        `position` (B, T) when the network is conditioned on it)."""
         raise NotImplementedError
 
     def step(self, state: Any, previous: Tensor, t: int) -> tuple[Tensor, Any]:
@@ -156,6 +210,7 @@ class MelodyModel(TrainableModel):
         generator: torch.Generator | None = None,
         prime: Tensor | None = None,
         rules: SamplingRules | None = None,
+        position: Tensor | None = None,
     ) -> Tensor:
         """Sample a melody over a whole chord progression.
 
@@ -165,6 +220,8 @@ class MelodyModel(TrainableModel):
             generator: seeds the draws (CPU generator); same seed, same melody.
             prime: optional (P,) tokens forced as the first P steps (a melody to continue).
             rules: nucleus sampling and the rest/hold run limits (none by default).
+            position: (T,) steps since the bar began (generation.music.encoding.bar_positions);
+                required when the config's bar_position is on, ignored otherwise.
 
         Returns:
             (T,) tokens, never a masked pitch (128-152), never a hold at step 0 or after a rest, and
@@ -175,7 +232,8 @@ class MelodyModel(TrainableModel):
         self.eval()
         device = next(self.parameters()).device
         chords = chords.to(device).long().view(1, -1)
-        state = self.begin(chords)
+        position = self.bar_position_of(position, "generate")
+        state = self.begin(chords, None if position is None else position.to(device).view(1, -1))
         previous = torch.full((1,), START, dtype=torch.long, device=device)
         out = torch.empty(chords.shape[1], dtype=torch.long)
         limiter = RunLimiter(rules, length=chords.shape[1], rest=REST, hold=HOLD)

@@ -15,6 +15,11 @@ Choices of ours, so that it plays in the same study as the other models:
 * ``generate(chords)`` ignores the chords except for their length: it samples events, keeps the
   melody line (a chord token's top pitch), and lays it on the 16th grid one event per 0.5 beats
   (an onset then a hold), so that the clip is played over the same accompaniment as the others.
+* with the config's bar_position on (an option of ours, off by default), the summary is joined by the
+  bar position one-hot (12: beat, sub-beat) of the event to predict before the dense layers: where its
+  onset falls in training, where generation will lay it (every 0.5 beats from the first downbeat).
+  Event ids carry no position, so such a network trains on the common {"melody", "chords",
+  "position"} batch (generation.datasets), cut into event windows here.
 """
 
 import math
@@ -27,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from generation.music.encoding import MIDI_PITCHES, POSITION_SIZE
 from generation.music.tokens import (
     PAD_TOKEN,
     STEPS_PER_EVENT,
@@ -34,11 +40,18 @@ from generation.music.tokens import (
     events_to_melody,
     piece_to_events,
 )
-from generation.nets.base import MelodyModel, ModelConfig, SamplingRules, draw, register_variant
+from generation.nets.base import (
+    MelodyConfig,
+    MelodyModel,
+    SamplingRules,
+    draw,
+    position_one_hot,
+    register_variant,
+)
 
 
 @dataclass
-class BiLSTMConfig(ModelConfig):
+class BiLSTMConfig(MelodyConfig):
     window: int = 100  # the paper's sequence length: the previous 100 events predict the next one
     embedding: int = 64  # width of the event-id embedding
     hidden: int = 512  # LSTM units per direction (the paper's 512)
@@ -108,17 +121,21 @@ class BiLSTM(MelodyModel):
             dropout=c.dropout if c.layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(c.dropout)
-        self.dense = nn.Linear(2 * c.hidden, c.dense)
+        self.dense = nn.Linear(2 * c.hidden + (POSITION_SIZE if c.bar_position else 0), c.dense)
         self.out = nn.Linear(c.dense, TOKEN_VOCAB_SIZE)
 
-    def forward(self, window: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, window: Tensor, position: Tensor | None = None) -> Tensor:  # type: ignore[override]
         """window (B, W) event ids -> (B, 3200) logits of the next event.
 
         The summary is the last layer's final forward state (after the newest event) with its final
         backward state (after reading back to the oldest), as Keras' Bidirectional(LSTM) returns.
+        ``position`` (B,): the bar position of the event to predict, when configured.
         """
         _, (h_n, _) = self.lstm(self.embed(window))  # h_n: (layers * 2, B, hidden)
         summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)
+        position = self.bar_position_of(position, "the event windows")
+        if position is not None:
+            summary = torch.cat([summary, position_one_hot(position)], dim=-1)
         hidden = F.relu(self.dense(self.dropout(summary)))
         return self.out(self.dropout(hidden))
 
@@ -129,6 +146,12 @@ class BiLSTM(MelodyModel):
         ]
         return torch.from_numpy(event_windows(streams, self.config.window)).to(melody.device)
 
+    @staticmethod
+    def event_positions(melody: Tensor, position: Tensor) -> Tensor:
+        """(B, T) tokens and bar positions -> (N,) the bar position of every event (melody onset), in
+        the order `windows_from_melody` gives their windows."""
+        return position[melody < MIDI_PITCHES]
+
     def training_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """Cross-entropy of the next event.
 
@@ -136,13 +159,23 @@ class BiLSTM(MelodyModel):
             batch: {"tokens": (B, window + 1) event windows} (generation.datasets); the common batch
                 {"melody", "chords"} (B, T) is accepted too and cut into event windows.
         """
+        position = None
         if "tokens" in batch:
             rows = batch["tokens"]
+            if self.uses_bar_position:
+                raise ValueError(
+                    "this bilstm network is conditioned on the bar position, which event-id batches do "
+                    'not carry: train it on the common {"melody", "chords", "position"} batch'
+                )
         else:
             rows = self.windows_from_melody(batch["melody"], batch["chords"])
+            if self.uses_bar_position:
+                position = self.event_positions(
+                    batch["melody"], self.bar_position_of(batch.get("position"), "the batch")
+                )
         if rows.shape[0] == 0:
             raise ValueError("the batch holds no note onsets, so no events to predict")
-        logits = self(rows[:, :-1])
+        logits = self(rows[:, :-1], position)
         loss = F.cross_entropy(logits, rows[:, -1])
         accuracy = (logits.argmax(-1) == rows[:, -1]).float().mean().item()
         return loss, {"accuracy": accuracy}
@@ -156,6 +189,7 @@ class BiLSTM(MelodyModel):
         generator: torch.Generator | None = None,
         prime: Tensor | None = None,
         rules: SamplingRules | None = None,
+        position: Tensor | None = None,
     ) -> Tensor:
         """Sample events one at a time and lay their melody line on the 16th grid.
 
@@ -167,6 +201,8 @@ class BiLSTM(MelodyModel):
                 ``chords[:P]``) start the context.
             rules: only its nucleus (top_p) applies: events are notes 0.5 beats apart, so there is no
                 rest and no note longer than 2 steps to limit.
+            position: (T,) steps since the bar began; required when the config's bar_position is on
+                (each new event is told the position of the step it will be laid on).
 
         Returns:
             (T,) melody tokens: one onset every 0.5 beats (2 steps), holds in between; never a rest.
@@ -181,9 +217,11 @@ class BiLSTM(MelodyModel):
         head = prime.cpu().long()[:steps] if prime is not None else torch.zeros(0, dtype=torch.long)
         context = piece_to_events(head.numpy(), chords.cpu().numpy()[: len(head)]).tolist()
         window = [PAD_TOKEN] * self.config.window + context
+        position = self.bar_position_of(position, "generate")
         new_events = []
-        for _ in range(math.ceil((steps - len(head)) / STEPS_PER_EVENT)):
-            logits = self(torch.tensor([window[-self.config.window :]], device=device))[0].cpu()
+        for k in range(math.ceil((steps - len(head)) / STEPS_PER_EVENT)):
+            at = None if position is None else position[len(head) + k * STEPS_PER_EVENT].view(1).to(device)
+            logits = self(torch.tensor([window[-self.config.window :]], device=device), at)[0].cpu()
             event = draw(logits, temperature, generator, top_p=rules.top_p)
             new_events.append(event)
             window.append(event)

@@ -18,6 +18,10 @@ head is exponentiated into a standard deviation), the melody decoder reads the r
 probabilities (the original feeds log-probabilities), and the optimiser and schedule are the
 project's one training loop (RMSProp) instead of Adam.
 
+With the config's bar_position on (not in the original), the chord condition of every step is the
+chroma followed by the bar position one-hot (12: beat, sub-beat), for the encoder and the melody
+decoder, and the rhythm decoder reads the bar position too (onsets depend on the beat).
+
 The module also holds what VD-ED shares with it: the 130-dim conversion, chroma, 2-bar cutting,
 the teacher-forcing schedule and constrained sampling.
 """
@@ -30,8 +34,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from generation.music.encoding import CHORD_SIZE, HOLD, MIDI_PITCHES, NO_CHORD, REST, chord_pitches
-from generation.nets.base import MelodyModel, ModelConfig, RunLimiter, SamplingRules, draw, register_variant
+from generation.music.encoding import (
+    CHORD_SIZE,
+    HOLD,
+    MIDI_PITCHES,
+    NO_CHORD,
+    POSITION_SIZE,
+    REST,
+    chord_pitches,
+)
+from generation.nets.base import (
+    MelodyConfig,
+    MelodyModel,
+    RunLimiter,
+    SamplingRules,
+    draw,
+    position_one_hot,
+    register_variant,
+)
 
 SEGMENT_STEPS = 32  # 2 bars of 4/4 on the 16th grid, EC2-VAE's unit
 ROLL_SIZE = 130  # 128 pitches, hold, rest
@@ -81,8 +101,9 @@ def chroma_table() -> Tensor:
     return table
 
 
-def cut_segments(melody: Tensor, chords: Tensor, steps: int = SEGMENT_STEPS) -> tuple[Tensor, Tensor]:
-    """Cut (B, T) windows into whole segments (B * (T // steps), steps); the remainder is dropped.
+def cut_segments(melody: Tensor, *others: Tensor, steps: int = SEGMENT_STEPS) -> tuple[Tensor, ...]:
+    """Cut (B, T) windows (melody, then chords, bar positions, ... alike) into whole segments
+    (B * (T // steps), steps); the remainder is dropped.
 
     With the common T = 100 a window gives 3 segments (96 steps).
 
@@ -94,10 +115,19 @@ def cut_segments(melody: Tensor, chords: Tensor, steps: int = SEGMENT_STEPS) -> 
     if count == 0:
         raise ValueError(f"a window of {length} steps is shorter than one {steps}-step segment")
     used = count * steps
-    return (
-        melody[:, :used].reshape(batch * count, steps),
-        chords[:, :used].reshape(batch * count, steps),
-    )
+    return tuple(x[:, :used].reshape(batch * count, steps) for x in (melody, *others))
+
+
+def segment_condition(
+    chroma: Tensor, chords: Tensor, position: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
+    """(N, S) chords (and bar positions) -> the condition (N, S, 12 or 24: chroma [+ position one-hot])
+    and the position one-hot alone (N, S, 12), or None without positions. `chroma` is chroma_table()."""
+    condition = chroma[chords]
+    if position is None:
+        return condition, None
+    features = position_one_hot(position)
+    return torch.cat([condition, features], dim=-1), features
 
 
 def pad_progression(chords: Tensor, steps: int = SEGMENT_STEPS) -> Tensor:
@@ -149,7 +179,7 @@ def prime_roll(prime: Tensor | None, length: int) -> list[int]:
 
 
 @dataclass
-class EC2VAEConfig(ModelConfig):
+class EC2VAEConfig(MelodyConfig):
     hidden: int = 2048  # GRU width of the encoder and all decoder cells, as in the original
     z_pitch: int = 128  # pitch half of the latent (original: 128)
     z_rhythm: int = 128  # rhythm half of the latent (original: 128)
@@ -183,14 +213,16 @@ class EC2VAE(MelodyModel):
     def __init__(self, config: EC2VAEConfig):
         super().__init__(config)
         c = config
-        self.encoder = nn.GRU(ROLL_SIZE + CHROMA_SIZE, c.hidden, batch_first=True, bidirectional=True)
+        position = POSITION_SIZE if c.bar_position else 0
+        condition = CHROMA_SIZE + position
+        self.encoder = nn.GRU(ROLL_SIZE + condition, c.hidden, batch_first=True, bidirectional=True)
         self.to_mu = nn.Linear(2 * c.hidden, c.z_pitch + c.z_rhythm)
         self.to_logvar = nn.Linear(2 * c.hidden, c.z_pitch + c.z_rhythm)
         self.rhythm_init = nn.Linear(c.z_rhythm, c.hidden)
-        self.rhythm_cell = nn.GRUCell(c.z_rhythm + RHYTHM_SIZE, c.hidden)
+        self.rhythm_cell = nn.GRUCell(c.z_rhythm + RHYTHM_SIZE + position, c.hidden)
         self.rhythm_out = nn.Linear(c.hidden, RHYTHM_SIZE)
         self.melody_init = nn.Linear(c.z_pitch, c.hidden)
-        self.melody_cell_1 = nn.GRUCell(c.z_pitch + ROLL_SIZE + RHYTHM_SIZE + CHROMA_SIZE, c.hidden)
+        self.melody_cell_1 = nn.GRUCell(c.z_pitch + ROLL_SIZE + RHYTHM_SIZE + condition, c.hidden)
         self.melody_cell_2 = nn.GRUCell(c.hidden, c.hidden)
         self.melody_out = nn.Linear(c.hidden, ROLL_SIZE)
         self.register_buffer("chroma", chroma_table(), persistent=False)
@@ -198,7 +230,8 @@ class EC2VAE(MelodyModel):
     # --------------------------------------------------------------------------------------- encoder
 
     def encode(self, roll: Tensor, chroma: Tensor) -> tuple[Tensor, Tensor]:
-        """roll (B, S) indices 0-129, chroma (B, S, 12) -> mu, logvar, each (B, z_pitch + z_rhythm)."""
+        """roll (B, S) indices 0-129, chroma (B, S, 12; 24 with the bar position) -> mu, logvar, each
+        (B, z_pitch + z_rhythm)."""
         x = torch.cat([F.one_hot(roll, ROLL_SIZE).float(), chroma], dim=-1)
         _, h_n = self.encoder(x)  # (2, B, hidden): final forward and backward states
         h = torch.cat([h_n[0], h_n[1]], dim=-1)
@@ -210,15 +243,24 @@ class EC2VAE(MelodyModel):
 
     # -------------------------------------------------------------------------------------- decoders
 
-    def decode_rhythm(self, z_rhythm: Tensor, steps: int, target: Tensor | None, ratio: float) -> Tensor:
+    def decode_rhythm(
+        self,
+        z_rhythm: Tensor,
+        steps: int,
+        target: Tensor | None,
+        ratio: float,
+        position: Tensor | None = None,
+    ) -> Tensor:
         """Rhythm logits (B, steps, 3); with ``target`` (B, steps) each step is teacher-forced with
-        probability ``ratio``, otherwise the previous argmax is fed back."""
+        probability ``ratio``, otherwise the previous argmax is fed back. ``position``: (B, steps, 12)
+        bar position one-hots, when configured."""
         batch = z_rhythm.shape[0]
         h = torch.tanh(self.rhythm_init(z_rhythm))
         previous = F.one_hot(torch.full((batch,), SILENCE, device=z_rhythm.device), RHYTHM_SIZE).float()
         outputs = []
         for step in range(steps):
-            h = self.rhythm_cell(torch.cat([previous, z_rhythm], dim=-1), h)
+            extra = [] if position is None else [position[:, step]]
+            h = self.rhythm_cell(torch.cat([previous, z_rhythm, *extra], dim=-1), h)
             logits = self.rhythm_out(h)
             outputs.append(logits)
             if target is not None and torch.rand(()).item() < ratio:
@@ -231,7 +273,7 @@ class EC2VAE(MelodyModel):
         self, z_pitch: Tensor, rhythm: Tensor, chroma: Tensor, target: Tensor | None, ratio: float
     ) -> Tensor:
         """Melody logits (B, S, 130) from z_pitch (B, z_pitch), rhythm probabilities (B, S, 3) and
-        chroma (B, S, 12); teacher-forced from ``target`` (B, S) with probability ``ratio`` per step."""
+        chroma (B, S, 12; 24 with the bar position); teacher-forced from ``target`` (B, S) with probability ``ratio`` per step."""
         batch, steps, _ = rhythm.shape
         h1 = torch.tanh(self.melody_init(z_pitch))
         h2 = None
@@ -249,17 +291,28 @@ class EC2VAE(MelodyModel):
         return torch.stack(outputs, dim=1)
 
     def reconstruct(self, z_pitch: Tensor, z_rhythm: Tensor, chroma: Tensor) -> tuple[Tensor, Tensor]:
-        """Greedy decoding: (B, S) melody roll indices and (B, S) rhythm classes of the rhythm decoder."""
-        rhythm_logits = self.decode_rhythm(z_rhythm, chroma.shape[1], None, 0.0)
+        """Greedy decoding: (B, S) melody roll indices and (B, S) rhythm classes of the rhythm decoder.
+
+        ``chroma`` is the condition `segments` gives (with the bar position when configured)."""
+        rhythm_logits = self.decode_rhythm(z_rhythm, chroma.shape[1], None, 0.0, self._position_part(chroma))
         melody_logits = self.decode_melody(z_pitch, F.softmax(rhythm_logits, -1), chroma, None, 0.0)
         return melody_logits.argmax(-1), rhythm_logits.argmax(-1)
 
     # ------------------------------------------------------------------------------------- interface
 
+    def _position_part(self, condition: Tensor) -> Tensor | None:
+        """The bar position one-hots inside a condition (N, S, 24), or None without the option."""
+        return condition[..., CHROMA_SIZE:] if self.uses_bar_position else None
+
     def segments(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """The common batch {"melody", "chords"} (B, T) -> roll (N, 32) and chroma (N, 32, 12)."""
-        melody, chords = cut_segments(batch["melody"], batch["chords"], self.config.span_steps)
-        return to_roll(melody), self.chroma[chords]
+        """The common batch {"melody", "chords"[, "position"]} (B, T) -> roll (N, 32) and the condition
+        (N, 32, 12): chroma, followed by the bar position one-hot (N, 32, 24) when configured."""
+        position = self.bar_position_of(batch.get("position"), "the batch")
+        extra = () if position is None else (position,)
+        melody, chords, *cut = cut_segments(
+            batch["melody"], batch["chords"], *extra, steps=self.config.span_steps
+        )
+        return to_roll(melody), segment_condition(self.chroma, chords, cut[0] if cut else None)[0]
 
     def training_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """Melody NLL + rhythm NLL + beta * (KL_pitch + KL_rhythm) over the batch's 2-bar segments.
@@ -280,7 +333,9 @@ class EC2VAE(MelodyModel):
         mu, logvar = self.encode(roll, chroma)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
         z_pitch, z_rhythm = self.split(z)
-        rhythm_logits = self.decode_rhythm(z_rhythm, roll.shape[1], rhythm, ratio)
+        rhythm_logits = self.decode_rhythm(
+            z_rhythm, roll.shape[1], rhythm, ratio, self._position_part(chroma)
+        )
         melody_logits = self.decode_melody(z_pitch, F.softmax(rhythm_logits, -1), chroma, roll, ratio)
         melody_nll = F.cross_entropy(melody_logits.reshape(-1, ROLL_SIZE), roll.reshape(-1))
         rhythm_nll = F.cross_entropy(rhythm_logits.reshape(-1, RHYTHM_SIZE), rhythm.reshape(-1))
@@ -308,6 +363,7 @@ class EC2VAE(MelodyModel):
         generator: torch.Generator | None = None,
         prime: Tensor | None = None,
         rules: SamplingRules | None = None,
+        position: Tensor | None = None,
     ) -> Tensor:
         """Sample a melody over a progression, two bars at a time, latents drawn from the prior.
 
@@ -321,6 +377,7 @@ class EC2VAE(MelodyModel):
             generator: seeds the latents and the draws (CPU generator).
             prime: optional (P,) tokens forced as the first P steps.
             rules: nucleus sampling and rest/hold run limits, applied to the rhythm and the note draws.
+            position: (T,) steps since the bar began; required when the config's bar_position is on.
 
         Returns:
             (T,) melody tokens in the 155 vocabulary.
@@ -336,16 +393,26 @@ class EC2VAE(MelodyModel):
         forced = prime_roll(prime, len(chords))
         notes: list[int] = []
         previous_rhythm: int | None = None
-        for segment in pad_progression(chords.cpu().long(), self.config.span_steps):
+        segments = pad_progression(chords.cpu().long(), self.config.span_steps).to(device)
+        position = self.bar_position_of(position, "generate")
+        positions = (
+            [None] * len(segments)
+            if position is None
+            else pad_progression(position.cpu().long(), self.config.span_steps).to(device)
+        )
+        for segment, segment_position in zip(segments, positions, strict=True):
             z_pitch = torch.randn(1, self.config.z_pitch, generator=generator).to(device)
             z_rhythm = torch.randn(1, self.config.z_rhythm, generator=generator).to(device)
-            chroma = self.chroma[segment.to(device)][None]
+            chroma, position_features = segment_condition(
+                self.chroma, segment[None], None if segment_position is None else segment_position[None]
+            )
             start = len(notes)
             h = torch.tanh(self.rhythm_init(z_rhythm))
             rhythm_in = F.one_hot(torch.tensor([SILENCE], device=device), RHYTHM_SIZE).float()
             rhythm_probs = []
             for step in range(len(segment)):
-                h = self.rhythm_cell(torch.cat([rhythm_in, z_rhythm], -1), h)
+                extra = [] if position_features is None else [position_features[:, step]]
+                h = self.rhythm_cell(torch.cat([rhythm_in, z_rhythm, *extra], -1), h)
                 logits = self.rhythm_out(h)[0].cpu()
                 rhythm_probs.append(F.softmax(logits, -1))
                 if start + step < len(forced):

@@ -9,6 +9,9 @@ p(m_t | m_1..m_{t-1}, c_1..c_T).
 unilstm: the same with a forward-only chord pass, p(m_t | m_<t, c_1..c_t).
 gru, rnn: the same structure with GRU or plain (tanh) RNN cells, chord pass included.
 lstm1: one LSTM layer over the previous melody token and the raw chord one-hot.
+
+With the config's bar_position on, the bar position one-hot (12: beat, sub-beat) is appended to the
+chord encoding of every step (after the chord pass: it is local, the chord pass need not carry it).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from generation.music.encoding import CHORD_SIZE, MELODY_SIZE
+from generation.music.encoding import CHORD_SIZE, MELODY_SIZE, POSITION_SIZE
 from generation.nets.base import (
     STRUCTURE_TRAINING,
+    MelodyConfig,
     MelodyModel,
-    ModelConfig,
     one_hot_previous,
+    position_one_hot,
     previous_tokens,
     register_variant,
 )
@@ -33,7 +37,7 @@ CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 @dataclass
-class RecurrentConfig(ModelConfig):
+class RecurrentConfig(MelodyConfig):
     cell: str = "lstm"  # the paper's structure comparison swaps this for "gru" / "rnn"
     layers: int = 7  # the paper's seven recurrent layers
     hidden: int = 512  # the paper's "hidden layer 1 has 512 neurons"
@@ -77,6 +81,8 @@ class RecurrentMelodyNet(MelodyModel):
                 CHORD_SIZE, config.chord_hidden, batch_first=True, bidirectional=bidirectional
             )
             chord_dim = config.chord_hidden * (2 if bidirectional else 1)
+        if config.bar_position:
+            chord_dim += POSITION_SIZE
         self.stack = nn.ModuleList(
             cell(MELODY_SIZE + chord_dim if i == 0 else config.hidden, config.hidden, batch_first=True)
             for i in range(config.layers)
@@ -84,12 +90,14 @@ class RecurrentMelodyNet(MelodyModel):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden, MELODY_SIZE)
 
-    def encode_chords(self, chords: Tensor) -> Tensor:
-        """(B, T) chord indices -> (B, T, chord_dim)."""
+    def encode_chords(self, chords: Tensor, position: Tensor | None = None) -> Tensor:
+        """(B, T) chord indices (and (B, T) bar positions when configured) -> (B, T, chord_dim)."""
         x = nn.functional.one_hot(chords, CHORD_SIZE).float()
-        if self.chord_encoder is None:
-            return x
-        return self.chord_encoder(x)[0]
+        encoded = x if self.chord_encoder is None else self.chord_encoder(x)[0]
+        position = self.bar_position_of(position, "the chord conditioning")
+        if position is None:
+            return encoded
+        return torch.cat([encoded, position_one_hot(position)], dim=-1)
 
     def _run(self, x: Tensor, states: list[Any] | None) -> tuple[Tensor, list[Any]]:
         """x: (B, T, 155 + chord_dim) -> logits (B, T, 155) and each layer's final state."""
@@ -102,12 +110,14 @@ class RecurrentMelodyNet(MelodyModel):
             new_states.append(state)
         return self.head(h), new_states
 
-    def forward(self, melody: Tensor, chords: Tensor) -> Tensor:
-        x = torch.cat([one_hot_previous(previous_tokens(melody)), self.encode_chords(chords)], dim=-1)
+    def forward(self, melody: Tensor, chords: Tensor, position: Tensor | None = None) -> Tensor:
+        x = torch.cat(
+            [one_hot_previous(previous_tokens(melody)), self.encode_chords(chords, position)], dim=-1
+        )
         return self._run(x, None)[0]
 
-    def begin(self, chords: Tensor) -> dict[str, Any]:
-        return {"chords": self.encode_chords(chords), "states": None}
+    def begin(self, chords: Tensor, position: Tensor | None = None) -> dict[str, Any]:
+        return {"chords": self.encode_chords(chords, position), "states": None}
 
     def step(self, state: dict[str, Any], previous: Tensor, t: int) -> tuple[Tensor, dict[str, Any]]:
         x = torch.cat([one_hot_previous(previous)[:, None], state["chords"][:, t : t + 1]], dim=-1)

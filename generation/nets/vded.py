@@ -7,6 +7,8 @@ chords), a bidirectional GRU encoder to the mean and log-variance of ONE latent,
 that reads the previous note, the chord of the step and the latent at every step. The loss is the
 melody NLL + beta * KL with EC2-VAE's beta, KL averaging and teacher-forcing schedule; there is no
 rhythm branch. The nearest published relative is MusicVAE's chord-conditioned 2-bar melody model.
+With the config's bar_position on, the condition of every step is the chroma followed by the bar
+position one-hot (12: beat, sub-beat), in the encoder and the decoder.
 """
 
 from dataclasses import dataclass
@@ -16,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from generation.nets.base import MelodyModel, ModelConfig, RunLimiter, SamplingRules, draw, register_variant
+from generation.music.encoding import POSITION_SIZE
+from generation.nets.base import MelodyConfig, MelodyModel, RunLimiter, SamplingRules, draw, register_variant
 from generation.nets.ec2vae import (
     CHROMA_SIZE,
     ROLL_HOLD,
@@ -30,13 +33,14 @@ from generation.nets.ec2vae import (
     gaussian_kl,
     pad_progression,
     prime_roll,
+    segment_condition,
     teacher_forcing_ratio,
     to_roll,
 )
 
 
 @dataclass
-class VDEDConfig(ModelConfig):
+class VDEDConfig(MelodyConfig):
     hidden: int = (
         2048  # GRU width of encoder and decoder: EC2-VAE's, so the two VAEs differ in structure only
     )
@@ -71,11 +75,12 @@ class VDED(MelodyModel):
     def __init__(self, config: VDEDConfig):
         super().__init__(config)
         c = config
-        self.encoder = nn.GRU(ROLL_SIZE + CHROMA_SIZE, c.hidden, batch_first=True, bidirectional=True)
+        condition = CHROMA_SIZE + (POSITION_SIZE if c.bar_position else 0)
+        self.encoder = nn.GRU(ROLL_SIZE + condition, c.hidden, batch_first=True, bidirectional=True)
         self.to_mu = nn.Linear(2 * c.hidden, c.z)
         self.to_logvar = nn.Linear(2 * c.hidden, c.z)
         self.decoder_init = nn.Linear(c.z, c.hidden)
-        self.decoder_cell = nn.GRUCell(ROLL_SIZE + CHROMA_SIZE + c.z, c.hidden)
+        self.decoder_cell = nn.GRUCell(ROLL_SIZE + condition + c.z, c.hidden)
         self.decoder_out = nn.Linear(c.hidden, ROLL_SIZE)
         self.register_buffer("chroma", chroma_table(), persistent=False)
 
@@ -108,9 +113,14 @@ class VDED(MelodyModel):
         return self.decode(z, chroma, None, 0.0).argmax(-1)
 
     def segments(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """The common batch {"melody", "chords"} (B, T) -> roll (N, 32) and chroma (N, 32, 12)."""
-        melody, chords = cut_segments(batch["melody"], batch["chords"], self.config.span_steps)
-        return to_roll(melody), self.chroma[chords]
+        """The common batch {"melody", "chords"[, "position"]} (B, T) -> roll (N, 32) and the condition
+        (N, 32, 12): chroma, followed by the bar position one-hot (N, 32, 24) when configured."""
+        position = self.bar_position_of(batch.get("position"), "the batch")
+        extra = () if position is None else (position,)
+        melody, chords, *cut = cut_segments(
+            batch["melody"], batch["chords"], *extra, steps=self.config.span_steps
+        )
+        return to_roll(melody), segment_condition(self.chroma, chords, cut[0] if cut else None)[0]
 
     def training_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """Melody NLL + beta * KL over the batch's 2-bar segments (teacher forcing as EC2-VAE).
@@ -144,6 +154,7 @@ class VDED(MelodyModel):
         generator: torch.Generator | None = None,
         prime: Tensor | None = None,
         rules: SamplingRules | None = None,
+        position: Tensor | None = None,
     ) -> Tensor:
         """Sample a melody over a progression, two bars at a time, each from a latent z ~ N(0, I).
 
@@ -153,6 +164,7 @@ class VDED(MelodyModel):
             generator: seeds the latents and the draws (CPU generator).
             prime: optional (P,) tokens forced as the first P steps.
             rules: nucleus sampling and rest/hold run limits.
+            position: (T,) steps since the bar began; required when the config's bar_position is on.
 
         Returns:
             (T,) melody tokens in the 155 vocabulary; no hold at the start or right after a rest.
@@ -166,9 +178,18 @@ class VDED(MelodyModel):
         device = self.chroma.device
         forced = prime_roll(prime, len(chords))
         notes: list[int] = []
-        for segment in pad_progression(chords.cpu().long(), self.config.span_steps):
+        segments = pad_progression(chords.cpu().long(), self.config.span_steps).to(device)
+        position = self.bar_position_of(position, "generate")
+        positions = (
+            [None] * len(segments)
+            if position is None
+            else pad_progression(position.cpu().long(), self.config.span_steps).to(device)
+        )
+        for segment, segment_position in zip(segments, positions, strict=True):
             z = torch.randn(1, self.config.z, generator=generator).to(device)
-            chroma = self.chroma[segment.to(device)][None]
+            chroma = segment_condition(
+                self.chroma, segment[None], None if segment_position is None else segment_position[None]
+            )[0]
             h = torch.tanh(self.decoder_init(z))
             note_in = F.one_hot(torch.tensor([ROLL_REST], device=device), ROLL_SIZE).float()
             for step in range(len(segment)):

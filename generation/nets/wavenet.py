@@ -11,6 +11,9 @@ logits map to the 155-token vocabulary given the pitch q sounding at t-1: rest <
 hold <- channel q (only when q is a pitch), a new onset of pitch p <- channel p for p != q; an onset
 of q itself (a repeated note without a gap) and pitch 0 cannot be expressed in this encoding and get
 probability zero. So `forward` returns 155 logits and sampling treats WaveNet like every other variant.
+
+With the config's bar_position on, the local condition is the chord one-hot and the bar position
+one-hot (12: beat, sub-beat) of each step: 37 channels instead of 25.
 """
 
 from __future__ import annotations
@@ -21,12 +24,27 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from generation.music.encoding import CHORD_SIZE, HOLD, MELODY_SIZE, MIDI_PITCHES, REST, WAVENET_SIZE
-from generation.nets.base import START, STRUCTURE_TRAINING, MelodyModel, ModelConfig, register_variant
+from generation.music.encoding import (
+    CHORD_SIZE,
+    HOLD,
+    MELODY_SIZE,
+    MIDI_PITCHES,
+    POSITION_SIZE,
+    REST,
+    WAVENET_SIZE,
+)
+from generation.nets.base import (
+    START,
+    STRUCTURE_TRAINING,
+    MelodyConfig,
+    MelodyModel,
+    position_one_hot,
+    register_variant,
+)
 
 
 @dataclass
-class WaveNetConfig(ModelConfig):
+class WaveNetConfig(MelodyConfig):
     channels: int = 64  # residual channels
     skip_channels: int = 128
     layers: int = 14  # dilations 1, 2, ..., 64 twice: a receptive field of 255 steps (~16 bars of 4/4)
@@ -69,16 +87,18 @@ def to_token_logits(logits: Tensor, previous_pitch: Tensor) -> Tensor:
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int, skip_channels: int, dilation: int, kernel_size: int):
+    def __init__(
+        self, channels: int, skip_channels: int, dilation: int, kernel_size: int, condition: int = CHORD_SIZE
+    ):
         super().__init__()
         self.pad = (kernel_size - 1) * dilation
         self.conv = nn.Conv1d(channels, 2 * channels, kernel_size, dilation=dilation)
-        self.condition = nn.Conv1d(CHORD_SIZE, 2 * channels, 1)
+        self.condition = nn.Conv1d(condition, 2 * channels, 1)
         self.residual = nn.Conv1d(channels, channels, 1)
         self.skip = nn.Conv1d(channels, skip_channels, 1)
 
     def forward(self, x: Tensor, chords: Tensor) -> tuple[Tensor, Tensor]:
-        """x: (B, C, T), chords: (B, 25, T) -> (residual out (B, C, T), skip (B, S, T))."""
+        """x: (B, C, T), chords: (B, condition, T) -> (residual out (B, C, T), skip (B, S, T))."""
         h = self.conv(nn.functional.pad(x, (self.pad, 0))) + self.condition(chords)
         filt, gate = h.chunk(2, dim=1)
         h = torch.tanh(filt) * torch.sigmoid(gate)
@@ -94,9 +114,14 @@ class WaveNet(MelodyModel):
     def __init__(self, config: WaveNetConfig):
         super().__init__(config)
         self.embed = nn.Conv1d(WAVENET_SIZE, config.channels, 1)
+        condition = CHORD_SIZE + (POSITION_SIZE if config.bar_position else 0)
         self.blocks = nn.ModuleList(
             ResidualBlock(
-                config.channels, config.skip_channels, 2 ** (i % config.dilation_cycle), config.kernel_size
+                config.channels,
+                config.skip_channels,
+                2 ** (i % config.dilation_cycle),
+                config.kernel_size,
+                condition,
             )
             for i in range(config.layers)
         )
@@ -105,10 +130,15 @@ class WaveNet(MelodyModel):
         self.out2 = nn.Conv1d(config.skip_channels, WAVENET_SIZE, 1)
         self.receptive_field = 1 + sum(b.pad for b in self.blocks)
 
-    def pitch_logits(self, inputs: Tensor, chords: Tensor) -> Tensor:
-        """inputs: (B, T) the pitch sounding at t-1 (START = nothing yet); chords: (B, T) -> (B, T, 128)."""
+    def pitch_logits(self, inputs: Tensor, chords: Tensor, position: Tensor | None = None) -> Tensor:
+        """inputs: (B, T) the pitch sounding at t-1 (START = nothing yet); chords: (B, T); position:
+        (B, T) bar positions, when configured -> (B, T, 128)."""
         x = nn.functional.one_hot(inputs, WAVENET_SIZE + 1)[..., :WAVENET_SIZE].float().transpose(1, 2)
-        c = nn.functional.one_hot(chords, CHORD_SIZE).float().transpose(1, 2)
+        c = nn.functional.one_hot(chords, CHORD_SIZE).float()
+        position = self.bar_position_of(position, "the local condition")
+        if position is not None:
+            c = torch.cat([c, position_one_hot(position)], dim=-1)
+        c = c.transpose(1, 2)
         h = self.embed(x)
         skips = 0
         for block in self.blocks:
@@ -122,20 +152,26 @@ class WaveNet(MelodyModel):
         start = torch.full_like(pitches[:, :1], WAVENET_SIZE)  # START: an all-zero input
         return torch.cat([start, pitches[:, :-1]], dim=1)
 
-    def forward(self, melody: Tensor, chords: Tensor) -> Tensor:
+    def forward(self, melody: Tensor, chords: Tensor, position: Tensor | None = None) -> Tensor:
         pitches = sounding_pitches(melody)
-        logits = self.pitch_logits(self._inputs(pitches), chords)
+        logits = self.pitch_logits(self._inputs(pitches), chords, position)
         previous = torch.cat([torch.zeros_like(pitches[:, :1]), pitches[:, :-1]], dim=1)
         return to_token_logits(logits, previous)
 
     def training_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         pitches = sounding_pitches(batch["melody"])
-        logits = self.pitch_logits(self._inputs(pitches), batch["chords"])
+        position = self.bar_position_of(batch.get("position"), "the batch")
+        logits = self.pitch_logits(self._inputs(pitches), batch["chords"], position)
         loss = nn.functional.cross_entropy(logits.reshape(-1, WAVENET_SIZE), pitches.reshape(-1))
         return loss, {"accuracy": (logits.argmax(-1) == pitches).float().mean().item()}
 
-    def begin(self, chords: Tensor) -> dict[str, Any]:
-        return {"chords": chords, "inputs": [], "sounding": torch.zeros_like(chords[:, 0])}
+    def begin(self, chords: Tensor, position: Tensor | None = None) -> dict[str, Any]:
+        return {
+            "chords": chords,
+            "position": position,
+            "inputs": [],
+            "sounding": torch.zeros_like(chords[:, 0]),
+        }
 
     def step(self, state: dict[str, Any], previous: Tensor, t: int) -> tuple[Tensor, dict[str, Any]]:
         sounding = state["sounding"]
@@ -149,5 +185,6 @@ class WaveNet(MelodyModel):
         state["inputs"].append(sounding if t > 0 else torch.full_like(sounding, WAVENET_SIZE))
         first = max(0, t + 1 - self.receptive_field)
         inputs = torch.stack(state["inputs"][first:], dim=1)
-        logits = self.pitch_logits(inputs, state["chords"][:, first : t + 1])[:, -1]
+        position = None if state["position"] is None else state["position"][:, first : t + 1]
+        logits = self.pitch_logits(inputs, state["chords"][:, first : t + 1], position)[:, -1]
         return to_token_logits(logits, sounding), {**state, "sounding": sounding}

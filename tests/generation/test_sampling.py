@@ -135,3 +135,36 @@ def test_sampling_settings_are_bars_and_round_trip():
     rules = DEFAULT_SAMPLING.rules(beats_per_bar=3)
     assert rules.max_rest_run == 12 and rules.max_note_steps == 12 and rules.max_rest_share == 0.5
     assert Sampling.from_dict({"top_p": 0.9}) == Sampling(**{**DEFAULT_SAMPLING.to_dict(), "top_p": 0.9})
+
+
+@pytest.mark.parametrize("variant", ["proposed", "wavenet", "bilstm", "ec2vae", "vded"])
+def test_sampling_feeds_the_bar_position_of_the_metre(variant, monkeypatch):
+    """A network trained with the bar position is told it by sample_melody: step 0 a downbeat, bars of
+    `beats_per_bar` beats; the same seed gives the same melody, and the metre changes it."""
+    torch.manual_seed(2)
+    model = build_model(variant, {**vars(build_model(variant, "tiny").config), "bar_position": True})
+    seen = []
+    generate = model.generate
+
+    def spy(chords, **kwargs):
+        seen.append(kwargs["position"].clone())
+        return generate(chords, **kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    melodies = {}
+    for beats in (4, 3):
+        chords = parse_progression("C | C | C | C", beats_per_bar=beats)
+        melodies[beats] = sample_melody(model, chords, seed=4, beats_per_bar=beats)
+        assert melodies[beats].shape == chords.shape and melodies[beats][0] != HOLD
+        assert ((melodies[beats] < MIDI_PITCHES) | (melodies[beats] >= REST)).all()
+        assert np.array_equal(melodies[beats], sample_melody(model, chords, seed=4, beats_per_bar=beats))
+    assert seen[0].tolist() == [t % 16 for t in range(64)]
+    assert seen[-1].tolist() == [t % 12 for t in range(48)]
+    assert not np.array_equal(melodies[4][:48], melodies[3])  # same chords, another metre
+    plain = build_model(variant, "tiny")
+    calls = []
+    monkeypatch.setattr(
+        plain, "generate", lambda chords, **kwargs: calls.append(kwargs) or torch.zeros(len(chords))
+    )
+    sample_melody(plain, parse_progression("C | G"), seed=0)
+    assert "position" not in calls[0]  # a network without the option is called as before

@@ -54,6 +54,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--keep-best", action="store_true", help="save the best validation step's weights, not the last"
         )
+        parser.add_argument(
+            "--bar-position",
+            action="store_true",
+            help="condition on the position in the bar too (melody models; default: the paper's input)",
+        )
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         parser.add_argument(
             "--threads", type=int, default=2, help="torch CPU threads (the machine is shared)"
@@ -95,6 +100,7 @@ class Command(BaseCommand):
             )
             + (f" --patience {config.patience}" if config.patience is not None else "")
             + (" --keep-best" if config.keep_best else "")
+            + (" --bar-position" if options["bar_position"] else "")
             + (" --resume" if config.resume else "")
         )
 
@@ -108,6 +114,7 @@ class Command(BaseCommand):
                 out=out,
                 command=command,
                 progress=not options["no_progress"],
+                model_options={"bar_position": True} if options["bar_position"] else None,
             )
         except (CorpusError, CheckpointError, ValueError) as exc:
             raise CommandError(str(exc)) from None
