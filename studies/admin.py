@@ -2,7 +2,17 @@ from django import forms
 from django.contrib import admin
 
 from studies import services
-from studies.models import Condition, Participant, Rating, Study, Trial
+from studies.models import (
+    Condition,
+    MushraScore,
+    Page,
+    PageClip,
+    PairwiseChoice,
+    Participant,
+    Rating,
+    Study,
+    Trial,
+)
 
 
 class ConditionInline(admin.TabularInline):
@@ -25,6 +35,27 @@ class StudyAdminForm(forms.ModelForm):
         # The admin saves without the services, so it checks the options with the same function.
         try:
             return services.analysis_options_clean(self.cleaned_data["analysis_options"])
+        except services.StudyError as error:
+            raise forms.ValidationError(error.messages) from error
+
+    def clean_design_options(self):
+        # The services' check, against the conditions saved so far; study_open checks again against
+        # the conditions as they are then (the inline may change them in the same save).
+        options = self.cleaned_data["design_options"]
+        test_type = self.cleaned_data.get("test_type")
+        if test_type is None:
+            return options
+        conditions = list(self.instance.conditions.values_list("name", "role")) if self.instance.pk else []
+        if not conditions:
+            # A new study's conditions are saved after it: only the test type's keys are known here.
+            if options and not isinstance(options, dict):
+                raise forms.ValidationError("The design options must be a JSON object.")
+            unknown = sorted(set(options or {}) - services.DESIGN_OPTION_KEYS[test_type])
+            if unknown:
+                raise forms.ValidationError(f"Unknown {test_type} design option(s): {', '.join(unknown)}.")
+            return options or {}
+        try:
+            return services.design_options_clean(test_type=test_type, options=options, conditions=conditions)
         except services.StudyError as error:
             raise forms.ValidationError(error.messages) from error
 
@@ -55,8 +86,17 @@ class StudyAdminForm(forms.ModelForm):
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     form = StudyAdminForm
-    list_display = ["slug", "title", "status", "owner", "groups", "clips_per_group", "created_at"]
-    list_filter = ["status"]
+    list_display = [
+        "slug",
+        "title",
+        "status",
+        "test_type",
+        "owner",
+        "groups",
+        "clips_per_group",
+        "created_at",
+    ]
+    list_filter = ["status", "test_type"]
     search_fields = ["slug", "title"]
     readonly_fields = ["created_at", "opened_at", "closed_at"]
     inlines = [ConditionInline]
@@ -108,3 +148,36 @@ class RatingAdmin(admin.ModelAdmin):
     ]
     list_filter = ["trial__participant__study"]
     raw_id_fields = ["trial"]
+
+
+class PageClipInline(admin.TabularInline):
+    model = PageClip
+    extra = 0
+    fields = ["slot", "condition", "stimulus", "plays", "first_played_at", "ended_at"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Page)
+class PageAdmin(admin.ModelAdmin):
+    """The MUSHRA and pairwise pages; their clips (with the condition) are shown to staff only here."""
+
+    list_display = ["pk", "participant", "position", "is_practice", "item_key", "submitted_at"]
+    list_filter = ["participant__study", "is_practice"]
+    raw_id_fields = ["participant"]
+    readonly_fields = ["public_id", "created_at", "submitted_at"]
+    inlines = [PageClipInline]
+
+
+@admin.register(MushraScore)
+class MushraScoreAdmin(admin.ModelAdmin):
+    list_display = ["page_clip", "scale", "score", "submitted_at"]
+    list_filter = ["page_clip__page__participant__study", "scale"]
+    raw_id_fields = ["page_clip"]
+
+
+@admin.register(PairwiseChoice)
+class PairwiseChoiceAdmin(admin.ModelAdmin):
+    list_display = ["page", "question", "chosen", "submitted_at"]
+    list_filter = ["page__participant__study", "question"]
+    raw_id_fields = ["page", "chosen"]

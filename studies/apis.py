@@ -70,6 +70,8 @@ class StudyOutputSerializer(serializers.ModelSerializer):
             "seat_timeout_minutes",
             "seed",
             "analysis_options",
+            "test_type",
+            "design_options",
             "conditions",
             "volunteer_path",
             "created_at",
@@ -114,6 +116,9 @@ class StudyListApi(ResearcherApi):
         seed = serializers.IntegerField(min_value=0, required=False)
         # Checked by study_create against AnalysisConfig: known keys, types and ranges.
         analysis_options = serializers.DictField(required=False)
+        test_type = serializers.ChoiceField(choices=Study.TestType.choices, required=False)
+        # Checked by study_create (services.design_options_clean) against the test type and conditions.
+        design_options = serializers.DictField(required=False)
 
         def validate_conditions(self, value):
             parsed = []
@@ -183,9 +188,19 @@ class StudyProgressApi(ResearcherApi):
         screened_out = serializers.IntegerField()
         completed = serializers.IntegerField()
         abandoned = serializers.IntegerField()
-        ratings = serializers.IntegerField()
+        ratings = serializers.IntegerField(help_text="Ratings; MUSHRA and pairwise: answered pages.")
         items = serializers.ListField(child=serializers.CharField())
         conditions = ConditionRow(many=True)
+        test_type = serializers.CharField()
+
+        @extend_schema_serializer(component_name="StudyProgressPair")
+        class PairRow(serializers.Serializer):
+            first = serializers.CharField()
+            second = serializers.CharField()
+            pages = serializers.IntegerField()
+            first_left = serializers.IntegerField()
+
+        pairs = PairRow(many=True, help_text="Pairwise: answered pages per pair of conditions.")
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, slug: str):

@@ -61,6 +61,28 @@ class StudyForm(forms.Form):
     practice = forms.BooleanField(required=False, initial=True)
     seat_timeout_minutes = forms.IntegerField(min_value=1, initial=60)
     seed = forms.IntegerField(min_value=0, required=False, help_text="Blank: random.")
+    test_type = forms.ChoiceField(
+        choices=Study.TestType.choices,
+        initial=Study.TestType.RATING,
+        required=False,  # not given: the paper's rating design
+        help_text="Rating is the paper's design (G x M clips, three 1-5 scales); MUSHRA puts every "
+        "condition of an item on one page with a 0-100 slider each; pairwise asks which of two clips "
+        "is better (docs/studies.md).",
+    )
+    design_options = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "placeholder": '{"reference": "real", "anchor": "anchor", "items_per_volunteer": 3}',
+            }
+        ),
+        help_text="MUSHRA: reference and anchor (condition names; default the conditions with the roles "
+        'reference and low anchor), scales [{"key": "quality", "label": "Basic audio quality"}], '
+        'items_per_volunteer (3). Pairwise: questions [{"key": "preference", "text": "Which clip do you '
+        'prefer?"}], pairs_per_volunteer (every pair once). Blank: the defaults. Groups and clips per '
+        "group apply to the rating design only.",
+    )
     analysis_options = forms.JSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"min_panel_correlation": 0.6}'}),
@@ -146,6 +168,15 @@ class StudyForm(forms.Form):
             return services.analysis_options_clean(self.cleaned_data["analysis_options"])
         except services.StudyError as error:
             raise forms.ValidationError(error.messages) from error
+
+    def clean_test_type(self):
+        return self.cleaned_data["test_type"] or Study.TestType.RATING
+
+    def clean_design_options(self):
+        options = self.cleaned_data["design_options"]
+        if options is not None and not isinstance(options, dict):
+            raise forms.ValidationError("The design options must be a JSON object.")
+        return options
 
     def service_options(self) -> dict:
         """The cleaned data as study_create's keyword arguments (conditions excluded)."""

@@ -52,6 +52,15 @@
       [row.name, row.role, row.ratings].concat(row.per_item).forEach(function (v) { tr.appendChild(cell(v)); });
       body.appendChild(tr);
     });
+    var pairs = document.querySelector("#pairs-table tbody");
+    if (pairs && data.pairs) {
+      pairs.replaceChildren();
+      data.pairs.forEach(function (pair) {
+        var tr = document.createElement("tr");
+        [pair.first, pair.second, pair.pages, pair.first_left].forEach(function (v) { tr.appendChild(cell(v)); });
+        pairs.appendChild(tr);
+      });
+    }
     var updated = "updated " + new Date().toLocaleTimeString();
     if (data.status === "closed") { updated += "; the study is closed, no further updates"; }
     document.getElementById("progress-updated").textContent = updated;

@@ -9,6 +9,13 @@ unless @VERSION is given) or its numeric id; ROLE is system (default), reference
 `--analysis-option KEY=VALUE` (repeatable) sets one of the study's analysis settings, e.g.
 `--analysis-option min_panel_correlation=0.6`; VALUE is read as JSON (0.6, 3, true).
 
+`--test-type mushra|pairwise` chooses another design than the paper's ratings (docs/studies.md):
+
+    manage.py create_study ... --test-type mushra --mushra-reference real --mushra-anchor anchor \\
+        --mushra-scale quality="Basic audio quality" --items-per-volunteer 3
+    manage.py create_study ... --test-type pairwise --question preference="Which clip do you prefer?" \\
+        --pairs-per-volunteer 10
+
 A study's texts in each offered language come with `--text LANGUAGE:TEXT=VALUE` (repeatable),
 TEXT one of title, description, consent_text, instructions, naturalness_definition,
 creativity_definition, musicality_definition; VALUE is the text, or @PATH for a UTF-8 file's:
@@ -73,6 +80,45 @@ def parse_analysis_options(texts: list[str]) -> dict:
     return options
 
 
+def _key_texts(texts: list[str], *, option: str, text_field: str) -> list[dict[str, str]]:
+    entries = []
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"--{option} {text!r}: expected KEY=TEXT")
+        entries.append({"key": key.strip(), text_field: value})
+    return entries
+
+
+DESIGN_FLAGS = {
+    "mushra": ["mushra_reference", "mushra_anchor", "mushra_scale", "items_per_volunteer"],
+    "pairwise": ["question", "pairs_per_volunteer"],
+}
+
+
+def parse_design_options(o: dict) -> dict:
+    """The --test-type's design options from its flags; a flag of another test type is refused."""
+    for test_type, flags in DESIGN_FLAGS.items():
+        given = [flag for flag in flags if o.get(flag) not in (None, [])]
+        if given and o["test_type"] != test_type:
+            names = ", ".join("--" + flag.replace("_", "-") for flag in given)
+            raise CommandError(f"{names}: only for --test-type {test_type}.")
+    options: dict = {}
+    if o.get("mushra_reference") is not None:
+        options["reference"] = o["mushra_reference"]
+    if o.get("mushra_anchor") is not None:
+        options["anchor"] = o["mushra_anchor"]
+    if o.get("mushra_scale"):
+        options["scales"] = _key_texts(o["mushra_scale"], option="mushra-scale", text_field="label")
+    if o.get("items_per_volunteer") is not None:
+        options["items_per_volunteer"] = o["items_per_volunteer"]
+    if o.get("question"):
+        options["questions"] = _key_texts(o["question"], option="question", text_field="text")
+    if o.get("pairs_per_volunteer") is not None:
+        options["pairs_per_volunteer"] = o["pairs_per_volunteer"]
+    return options
+
+
 def parse_texts(texts: list[str]) -> dict[str, str]:
     """--text LANGUAGE:TEXT=VALUE options as the StudyForm's fields (consent_text_zh_hans=...)."""
     languages = [code for code, _ in settings.LANGUAGES]
@@ -99,6 +145,17 @@ def parse_texts(texts: list[str]) -> dict[str, str]:
                 ) from error
         fields[field if language == settings.LANGUAGE_CODE else translation_field(field, language)] = value
     return fields
+
+
+def design_summary(study) -> str:
+    options = study.design_options
+    if study.test_type == "mushra":
+        return (
+            f"MUSHRA, {options['items_per_volunteer']} pages per volunteer (reference {options['reference']})"
+        )
+    if study.test_type == "pairwise":
+        return f"pairwise, {options['pairs_per_volunteer']} pairs per volunteer"
+    return f"{study.groups} x {study.clips_per_group} clips"
 
 
 class Command(BaseCommand):
@@ -143,6 +200,37 @@ class Command(BaseCommand):
             help="a text in one language, e.g. zh-hans:consent_text=@consent.zh-hans.txt (@FILE: the "
             "file's text); TEXT: " + ", ".join(TEXT_FIELDS) + " (repeatable)",
         )
+        parser.add_argument(
+            "--test-type",
+            default="rating",
+            choices=["rating", "mushra", "pairwise"],
+            help="rating: the paper's design (default); mushra: every condition of an item on one page, "
+            "0-100; pairwise: which of two clips is better",
+        )
+        parser.add_argument(
+            "--mushra-reference", help="the hidden reference (default: the reference condition)"
+        )
+        parser.add_argument(
+            "--mushra-anchor", help="the low anchor (default: the low_anchor condition, if any)"
+        )
+        parser.add_argument(
+            "--mushra-scale",
+            action="append",
+            default=[],
+            metavar="KEY=LABEL",
+            help="a MUSHRA scale, e.g. quality='Basic audio quality' (repeatable; default that one)",
+        )
+        parser.add_argument("--items-per-volunteer", type=int, help="MUSHRA pages per volunteer (default 3)")
+        parser.add_argument(
+            "--question",
+            action="append",
+            default=[],
+            metavar="KEY=TEXT",
+            help="a pairwise question, e.g. preference='Which clip do you prefer?' (repeatable; default that one)",
+        )
+        parser.add_argument(
+            "--pairs-per-volunteer", type=int, help="pairwise pages per volunteer (default: every pair)"
+        )
         parser.add_argument("--open", action="store_true", help="open the study to volunteers at once")
 
     def handle(self, *args, **o):
@@ -174,6 +262,10 @@ class Command(BaseCommand):
         for scale in DEFAULT_SCALE_DEFINITIONS:
             data[f"{scale}_definition"] = o[f"{scale}_definition"]
         data |= parse_texts(o["text"])
+        data["test_type"] = o["test_type"]
+        design_options = parse_design_options(o)
+        if design_options:
+            data["design_options"] = json.dumps(design_options)
         # The form's own validation, so the command and the page accept exactly the same input.
         form = StudyForm({k: v for k, v in data.items() if v is not None and v is not False})
         if not form.is_valid():
@@ -197,7 +289,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Study {study.slug} ({study.get_status_display().lower()}): {len(conditions)} conditions, "
-                f"{study.groups} x {study.clips_per_group} clips, completion code {study.completion_code}. "
+                f"{design_summary(study)}, completion code {study.completion_code}. "
                 f"Volunteer link: /s/{study.slug}/"
             )
         )
