@@ -326,3 +326,19 @@ def test_every_page_message_a_volunteer_can_meet_is_in_the_catalog_list():
     defaults = [s["label"] for s in services.DEFAULT_MUSHRA_SCALES]
     defaults += [q["text"] for q in services.DEFAULT_PAIRWISE_QUESTIONS]
     assert defaults == messages.DEFAULT_DESIGN_TEXTS
+
+
+def test_after_screening_a_mushra_volunteer_gets_the_sliders_page_without_autoplay(client):
+    study = OpenStudyFactory(test_type="mushra", practice=False)
+    participant = ParticipantFactory(study=study)
+    volunteer_client(client, participant)
+    assert 'id="volume-play"' in client.get(f"/s/{study.slug}/go/").content.decode()
+    services.participant_record_volume_check(participant=participant)
+    services.participant_record_headphone_check(participant=participant, correct=6, total=6)
+    html = client.get(f"/s/{study.slug}/go/").content.decode()
+    assert "Score the clips" in html and "Page 1 of 3" in html and "Basic audio quality" in html
+    assert html.count('type="range"') == 5 and "autoplay" not in html
+    for label in "ABCDE":
+        assert f'id="clip-play-{label}"' in html
+    chinese = client.get(f"/s/{study.slug}/go/", headers={"Accept-Language": "zh-CN"}).content.decode()
+    assert "为片段打分" in chinese and "基本音质" in chinese
