@@ -1,3 +1,5 @@
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,16 @@ from generation.music.corpus import (
     trainable_start,
     window_starts,
 )
-from generation.music.encoding import HOLD, MIDI_PITCHES, NO_CHORD, REST, Note, notes_to_tokens, parse_chord
+from generation.music.encoding import (
+    HOLD,
+    MIDI_PITCHES,
+    NO_CHORD,
+    REST,
+    Note,
+    bar_positions,
+    notes_to_tokens,
+    parse_chord,
+)
 from generation.music.midi import melody_to_midi
 
 
@@ -198,3 +209,47 @@ def test_every_chorale_melody_is_a_voice_and_mostly_sounds():
         assert sounding > 0.5, (piece.key, piece.melody_part, sounding)
         pitches = piece.melody[piece.melody < MIDI_PITCHES]
         assert 55 <= np.median(pitches) <= 79, piece.key  # a soprano's middle, not a trumpet's or a bass's
+
+
+def batches_digest(batches, count: int) -> str:
+    digest = hashlib.sha1()
+    for _, batch in zip(range(count), batches):
+        for name in sorted(batch):
+            digest.update(name.encode() + batch[name].numpy().tobytes())
+    return digest.hexdigest()
+
+
+# The default batches (melody and chords only) of the first 10 chorales, as made before the bar-position
+# option existed (commit 293e33b): the option must not change what the committed checkpoints train on.
+PINNED_TRAIN_BATCHES = "3fa509a47629c364ce5e755eee53c9364a750de3"  # 5 batches of 8, seed 0, 100 steps
+PINNED_VALIDATION_BATCHES = "582b146e0ef491ea855602c3495185d72daa30b2"  # the whole pass, batches of 8
+
+
+def test_default_batches_are_the_ones_before_the_bar_position_option(small_corpus):  # noqa: F811
+    train = melody_batches(small_corpus, split="train", batch_size=8, seed=0)
+    assert batches_digest(train, 5) == PINNED_TRAIN_BATCHES
+    validation = melody_batches(small_corpus, split="validation", batch_size=8, seed=0)
+    assert batches_digest(validation, 1000) == PINNED_VALIDATION_BATCHES
+
+
+def test_bar_position_batches_add_the_position_and_change_nothing_else(small_corpus):  # noqa: F811
+    for split in ("train", "validation"):
+        plain = melody_batches(small_corpus, split=split, batch_size=8, seed=0)
+        positioned = melody_batches(small_corpus, split=split, batch_size=8, seed=0, bar_position=True)
+        for _, a, b in zip(range(4), plain, positioned):
+            assert set(a) == {"melody", "chords"} and set(b) == {"melody", "chords", "position"}
+            assert a["melody"].equal(b["melody"]) and a["chords"].equal(b["chords"])
+            position = b["position"].numpy()
+            assert position.shape == a["melody"].shape and (position[:, 0] == 0).all()  # downbeat starts
+    # Every window's positions are its piece's positions at the window's steps.
+    piece = small_corpus.validation[0]
+    assert piece.positions()[piece.bar_starts[0]] == 0
+    assert (
+        piece.positions().tolist()
+        == bar_positions(
+            len(piece.melody), beats_per_bar=piece.beats_per_bar, bar_starts=np.array(piece.bar_starts)
+        ).tolist()
+    )
+    first = next(melody_batches(small_corpus, split="validation", batch_size=1, seed=0, bar_position=True))
+    start = window_starts(piece, 100)[0]
+    assert first["position"][0].tolist() == piece.positions()[start : start + 100].tolist()

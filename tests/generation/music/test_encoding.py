@@ -9,13 +9,16 @@ from generation.music.encoding import (
     INPUT_SIZE,
     MELODY_SIZE,
     NO_CHORD,
+    POSITION_SIZE,
     REST,
     Note,
+    bar_positions,
     chord_name,
     chord_pitches,
     notes_to_tokens,
     paper_input,
     parse_chord,
+    position_features,
     tokens_to_notes,
     tokens_to_wavenet,
     transpose,
@@ -161,3 +164,21 @@ def test_midi_round_trip_keeps_pitches_onsets_and_durations(tmp_path):
 def test_estimate_key():
     d_minor = notes_to_tokens([Note(p, 4 * i, 4) for i, p in enumerate([62, 64, 65, 67, 69, 70, 61, 62])], 32)
     assert estimate_key(d_minor, np.array([parse_chord("Dm")] * 16 + [parse_chord("A")] * 16)) == "D minor"
+
+
+def test_bar_positions_count_steps_since_the_bar_began():
+    assert bar_positions(20).tolist() == list(range(16)) + [0, 1, 2, 3]
+    assert bar_positions(13, beats_per_bar=3).tolist() == list(range(12)) + [0]
+    # A one-beat pickup before the first bar (at step 4) sits on beat 4 of a 4/4 bar.
+    assert bar_positions(24, bar_starts=np.array([4, 20])).tolist() == [*range(12, 16), *range(16), *range(4)]
+    # Two half bars of a split bar (bars listed at 0 and 24 only) continue at the written length.
+    assert bar_positions(28, bar_starts=np.array([0, 24])).tolist() == [*range(16), *range(8), 0, 1, 2, 3]
+    with pytest.raises(ValueError, match="beats_per_bar"):
+        bar_positions(4, beats_per_bar=0)
+
+
+def test_position_features_are_a_beat_and_a_sub_beat_one_hot():
+    features = position_features(bar_positions(16))
+    assert features.shape == (16, POSITION_SIZE) and (features.sum(1) == 2).all()
+    assert features[:, :8].argmax(1).tolist() == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
+    assert features[:, 8:].argmax(1).tolist() == [0, 1, 2, 3] * 4
