@@ -55,9 +55,20 @@ class StudyAdminForm(forms.ModelForm):
                 raise forms.ValidationError(f"Unknown {test_type} design option(s): {', '.join(unknown)}.")
             return options or {}
         try:
-            return services.design_options_clean(test_type=test_type, options=options, conditions=conditions)
+            cleaned = services.design_options_clean(
+                test_type=test_type, options=options, conditions=conditions
+            )
         except services.StudyError as error:
             raise forms.ValidationError(error.messages) from error
+        changed = (test_type, cleaned) != (self.instance.test_type, self.instance.design_options)
+        if changed and self.instance.participants.exists():
+            # Volunteers already hold pages (or trials) of the design they joined, and answer them
+            # against its scales and questions.
+            raise forms.ValidationError(
+                "The test type and design options cannot change once volunteers have joined; "
+                "create a new study instead."
+            )
+        return cleaned
 
     def clean(self):
         # The admin saves without the services: the translations get the services' checks, and an

@@ -232,6 +232,20 @@ def test_admin_checks_design_options_against_the_conditions():
     study.refresh_from_db()
     assert study.design_options["pairs_per_volunteer"] == 4 and len(study.design_options["questions"]) == 1
 
+    services.study_open(study=study)
+    ParticipantFactory(study=study)
+    study.refresh_from_db()
+    data |= {"status": "open", "design_options": json.dumps(study.design_options)}
+    assert StudyAdminForm(data=data, instance=study).is_valid()  # unchanged: fine
+    for change in [
+        {"design_options": '{"pairs_per_volunteer": 5}'},
+        {"test_type": "rating", "design_options": "{}"},
+    ]:
+        form = StudyAdminForm(data=data | change, instance=study)
+        assert not form.is_valid() and "once volunteers have joined" in str(form.errors["design_options"])
+    study.refresh_from_db()
+    assert study.test_type == "pairwise" and study.design_options["pairs_per_volunteer"] == 4
+
 
 # --- The volunteer API of the pages ---------------------------------------------------------------
 
