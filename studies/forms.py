@@ -35,7 +35,8 @@ class StudyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
         initial=DEFAULT_CONSENT_TEXT,
-        help_text="Blank: the built-in text above, already translated into every language.",
+        help_text="In English. The built-in text shown at first (or a blank field) is translated into every "
+        "language already; a text of your own needs its version in each other offered language below.",
     )
     consent_version = forms.CharField(max_length=40, initial="1")
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
