@@ -254,7 +254,8 @@ def design_headline(result) -> list[str]:
         for row in _screened(result.bradley_terry).itertuples():
             lines.append(
                 f"{row.question} {row.condition}: log-strength {row.log_strength:+.2f} "
-                f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
+                f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}], listener bootstrap [{row.boot_low:+.2f}, "
+                f"{row.boot_high:+.2f}]"
             )
         pairs = _screened(result.pairs)
         lines.append(

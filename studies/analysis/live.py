@@ -83,7 +83,8 @@ def _compute_design(study: Study) -> dict:
         title, chart_of = "MUSHRA mean score after post-screening (95 % CI)", mushra_chart
         answers = len(result.scores)
     else:
-        result = analyse_study_design(study, config=PairwiseConfig.from_options(study.analysis_options))
+        config = PairwiseConfig.from_options({**(study.analysis_options or {}), "bootstrap_resamples": 200})
+        result = analyse_study_design(study, config=config)
         bt = result.bradley_terry[result.bradley_terry["variant"] == "screened"]
         wins = result.win_rates[result.win_rates["variant"] == "screened"]
         table = bt.merge(

@@ -32,9 +32,11 @@ import pandas as pd
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
 
+from .config import AnalysisConfig
 from .design_frames import design_order, validate_pairwise_frame
 from .flow import participant_flow
 from .significance import holm
+from .summary import Resampler
 
 REASONS = {"one_side_only": "chose the same side (left or right) on every pair"}
 CRITERIA = {
@@ -49,8 +51,8 @@ PAIR_COLUMNS = [
     "p", "p_holm", "significant", "note",
 ]  # fmt: skip
 BT_COLUMNS = [
-    "question", "condition", "role", "log_strength", "se", "ci_low", "ci_high", "strength_share",
-    "method", "note",
+    "question", "condition", "role", "log_strength", "se", "ci_low", "ci_high", "boot_low", "boot_high",
+    "strength_share", "method", "note",
 ]  # fmt: skip
 POSITION_COLUMNS = [
     "question",
@@ -74,6 +76,10 @@ class PairwiseConfig:
     alpha: float = 0.05  # family-wise error rate of the Holm-corrected binomial tests
     side_min_choices: int = 10  # 10 same-side choices by chance: 2 x 0.5^10, about 0.2 %
     bt_max_iter: int = 1000  # I-LSR iterations; it converges in tens on connected data
+    # The listener bootstrap of the Bradley-Terry scores: one choix fit per resample, ~1 ms each.
+    bootstrap_resamples: int = 1000
+    seed: int = 0  # fixed, so the same choices always give the same bootstrap intervals
+    max_failed_resamples: float = 0.05  # above this share of resamples without an MLE: no interval
 
     @classmethod
     def from_options(cls, options: dict | None) -> PairwiseConfig:
@@ -186,8 +192,55 @@ def bradley_terry(
     return theta, np.sqrt(np.clip(np.diag(cov), 0, None)), ""
 
 
+def bt_bootstrap(
+    part: pd.DataFrame, present: list[str], config: PairwiseConfig, start: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Percentile interval of each log-strength over listeners resampled with replacement.
+
+    The Wald interval counts every choice as independent; this one resamples whole listeners
+    (with all their choices), so it widens when listeners disagree with each other. A resample
+    whose "beat" graph is not strongly connected has no MLE and is skipped; above
+    `max_failed_resamples` of them, there is no interval (NaN) and the note says why. `start`
+    (the full-data estimate) warm-starts every fit.
+    """
+    k = len(present)
+    nan = np.full(k, np.nan)
+    listeners = sorted(part["participant"].unique())
+    who = part["participant"].map({p: i for i, p in enumerate(listeners)}).to_numpy()
+    index = {c: i for i, c in enumerate(present)}
+    loser = np.where(part["winner"] == part["left"], part["right"], part["left"])
+    per_listener = np.zeros((len(listeners), k, k))
+    np.add.at(
+        per_listener, (who, part["winner"].map(index).to_numpy(), pd.Series(loser).map(index).to_numpy()), 1
+    )
+    shared = AnalysisConfig(
+        confidence=config.confidence, bootstrap_resamples=config.bootstrap_resamples, seed=config.seed
+    )
+    weights = Resampler(len(listeners), shared).weights
+    draws = np.einsum("bl,lij->bij", weights, per_listener)
+    thetas, failed = [], 0
+    for wins in draws:
+        if connected_components(wins > 0, directed=True, connection="strong")[0] > 1:
+            failed += 1
+            continue
+        try:
+            theta = choix.ilsr_pairwise_dense(
+                wins, alpha=0.0, initial_params=start, max_iter=config.bt_max_iter, tol=1e-10
+            )
+        except RuntimeError:
+            failed += 1
+            continue
+        thetas.append(theta - theta.mean())
+    note = f"{failed} of {len(draws)} listener resamples had no maximum-likelihood fit" if failed else ""
+    if not thetas or failed > config.max_failed_resamples * len(draws):
+        return nan, nan, note + "; no bootstrap interval" if note else "no bootstrap interval"
+    tail = 50 * (1 - config.confidence)
+    low, high = np.percentile(np.array(thetas), [tail, 100 - tail], axis=0)
+    return low, high, note
+
+
 def _question_tables(
-    part: pd.DataFrame, question: str, order: list[str], roles: dict, config: PairwiseConfig
+    part: pd.DataFrame, question: str, order: list[str], roles: dict, config: PairwiseConfig, bootstrap: bool
 ):
     present = [c for c in order if ((part["left"] == c) | (part["right"] == c)).any()]
     wins = _comparisons(part, present)
@@ -234,6 +287,11 @@ def _question_tables(
         r["note"] = f"Holm family: {len(tested)} pairs of {question}"
     pairs = pd.DataFrame(rows, columns=PAIR_COLUMNS)
     theta, se, note = bradley_terry(wins, config, present)
+    boot_low, boot_high = np.full(len(present), np.nan), np.full(len(present), np.nan)
+    method = "maximum likelihood (choix I-LSR); Wald CI from the Fisher information"
+    if not note and bootstrap and config.bootstrap_resamples:
+        boot_low, boot_high, note = bt_bootstrap(part, present, config, start=theta)
+        method += "; percentile bootstrap CI over listeners"
     z = stats.norm.ppf(0.5 + config.confidence / 2)
     strength = np.exp(theta) / np.exp(theta).sum()
     bt = pd.DataFrame(
@@ -245,8 +303,10 @@ def _question_tables(
             "se": se,
             "ci_low": theta - z * se,
             "ci_high": theta + z * se,
+            "boot_low": boot_low,
+            "boot_high": boot_high,
             "strength_share": strength,
-            "method": "maximum likelihood (choix I-LSR), Wald CI from the Fisher information",
+            "method": method,
             "note": note,
         },
         columns=BT_COLUMNS,
@@ -267,10 +327,12 @@ def _question_tables(
     return win_rates, pairs, bt, position
 
 
-def _variant_tables(choices: pd.DataFrame, order: list[str], roles: dict, config: PairwiseConfig) -> dict:
+def _variant_tables(
+    choices: pd.DataFrame, order: list[str], roles: dict, config: PairwiseConfig, bootstrap: bool
+) -> dict:
     tables = {"win_rates": [], "pairs": [], "bradley_terry": [], "position": []}
     for question, part in choices.groupby("question", sort=False):
-        win_rates, pairs, bt, position = _question_tables(part, question, order, roles, config)
+        win_rates, pairs, bt, position = _question_tables(part, question, order, roles, config, bootstrap)
         tables["win_rates"].append(win_rates)
         tables["pairs"].append(pairs)
         tables["bradley_terry"].append(bt)
@@ -340,7 +402,8 @@ def analyse_pairwise(
         "win_rates": WIN_COLUMNS, "pairs": PAIR_COLUMNS, "bradley_terry": BT_COLUMNS, "position": POSITION_COLUMNS,
     }  # fmt: skip
     tagged = {}
-    per_variant = {v: _variant_tables(f, order, roles, config) for v, f in variants.items()}
+    # The listener bootstrap (a choix fit per resample) runs on the primary analysis only.
+    per_variant = {v: _variant_tables(f, order, roles, config, v == "screened") for v, f in variants.items()}
     for name, cols in columns.items():
         parts = [df.assign(variant=v) for v, t in per_variant.items() for df in t[name] if len(df)]
         tagged[name] = (

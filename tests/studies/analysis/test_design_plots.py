@@ -6,7 +6,7 @@ from scipy import stats
 
 from studies.analysis.design_plots import bradley_terry_chart, mushra_chart, win_matrix_chart
 from studies.analysis.mushra import MushraConfig, analyse_mushra
-from studies.analysis.pairwise import analyse_pairwise
+from studies.analysis.pairwise import PairwiseConfig, analyse_pairwise
 from studies.analysis.synthetic import (
     MushraPanel,
     PairwisePanel,
@@ -39,7 +39,12 @@ def test_mushra_bars_whiskers_and_n_match_the_listener_means():
 def test_bradley_terry_points_and_win_matrix_cells():
     panel = PairwisePanel(listeners=15, seed=8)
     frame = synthetic_pairwise(panel)
-    result = analyse_pairwise(frame, roles=pairwise_roles(panel), study_order=list(panel.strengths))
+    result = analyse_pairwise(
+        frame,
+        roles=pairwise_roles(panel),
+        study_order=list(panel.strengths),
+        config=PairwiseConfig(bootstrap_resamples=100),
+    )
     bt = result.bradley_terry[result.bradley_terry["variant"] == "screened"]
     ax = bradley_terry_chart(bt, "t").axes[0]
     points = {

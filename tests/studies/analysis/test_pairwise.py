@@ -9,14 +9,18 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from studies.analysis.pairwise import analyse_pairwise
+from studies.analysis.pairwise import PairwiseConfig, analyse_pairwise
 from studies.analysis.synthetic import PairwisePanel, pairwise_roles, synthetic_pairwise
+
+FAST = PairwiseConfig(bootstrap_resamples=200)  # the listener bootstrap is one choix fit per resample
 
 
 def analysed(**kwargs):
     panel = PairwisePanel(**kwargs)
     frame = synthetic_pairwise(panel)
-    return frame, analyse_pairwise(frame, roles=pairwise_roles(panel), study_order=list(panel.strengths))
+    return frame, analyse_pairwise(
+        frame, roles=pairwise_roles(panel), study_order=list(panel.strengths), config=FAST
+    )
 
 
 def negative_log_likelihood(free, names, frame):
@@ -183,3 +187,27 @@ def test_bad_input_is_refused_with_a_clear_message():
         analyse_pairwise(pd.DataFrame([row | {"right": "a", "winner": "a"}]))
     with pytest.raises(ValueError, match="lacks columns: winner"):
         analyse_pairwise(pd.DataFrame([row]).drop(columns="winner"))
+
+
+def test_the_listener_bootstrap_widens_when_listeners_disagree():
+    """Half the listeners always prefer x to y, half y to x: 100 x-y choices split near 50/50
+    look precise to the Wald interval (choices as independent), not to the listener bootstrap."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(20):
+        for _ in range(5):
+            rows.append(("x", "y", "x" if i < 10 else "y"))
+            rows += [(a, "z", a if rng.random() < 0.5 else "z") for a in ("x", "y")]
+    frame = pd.DataFrame(
+        [
+            {"participant": f"p{i:02d}", "item": "i", "question": "q", "left": a, "right": b, "winner": w}
+            for i in range(20)
+            for a, b, w in rows[i * 15 : (i + 1) * 15]
+        ]
+    )
+    bt = analyse_pairwise(frame).bradley_terry.query("variant == 'screened'").set_index("condition")
+    for condition in ("x", "y"):
+        row = bt.loc[condition]
+        assert row["boot_low"] < row["log_strength"] < row["boot_high"]
+        assert row["boot_high"] - row["boot_low"] > 1.5 * (row["ci_high"] - row["ci_low"])
+    assert bt["note"].eq("").all()
