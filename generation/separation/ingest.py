@@ -2,19 +2,23 @@
 
 For each recording:
 
-1. read it (generation.audio.read_audio), mix to mono, resample to the model's rate, separate;
-2. melody: librosa's pYIN on the music + vocals stems (drums and bass removed). The issue says "the
-   music stem"; our training data puts a piece's top voice in "vocals" (choir-like) and its inner
-   voices in "music", so a lead line may come out in either stem and we track both together;
-   a run of frames of one rounded pitch is a note (a median filter removes vibrato jitter). Repeated
-   notes of one pitch stay apart only when pYIN hears the gap between them: splitting runs at
-   librosa onsets cut notes at every leaked hi-hat (F-measure 0.97 -> 0.52 on the test tune);
-3. tempo and beats with librosa.beat.beat_track on the whole mixture; each beat is cut into four
-   16th-note steps (extrapolated before the first and after the last beat);
-4. notes are quantised to that grid: onset at the nearest step, the note held to the step nearest
-   its end, later notes cutting earlier ones short;
-5. chords: per beat, the mean chroma (librosa CQT chroma) of the music + bass stems is matched to
-   binary templates of the 24 major/minor triads by cosine similarity; a quiet or flat beat is NC;
+1. read it (generation.audio.read_audio), mix to mono, separate (generation/separation/inference.py:
+   the model hears its own rate, the stems come back at the recording's and add up to it); the
+   analysis below runs on the stems resampled to the model's rate;
+2. tempo and beats with librosa.beat.beat_track on the mixture (the stems' sum); each beat is cut
+   into four 16th-note steps (extrapolated before the first and after the last beat);
+3. melody: librosa's pYIN (C3-C7, rounded to semitones, 5-frame median filter) on the vocals stem
+   when it holds a voice (at least VOCALS_MIN_SHARE of the pitched stems' energy, and a pitch in at
+   least VOCALS_MIN_VOICED of the frames where they sound); otherwise on music + vocals, where the
+   lead of a recording without a voice-like source ends up. Tracking the vocals alone is what
+   finds the top line of four-part music: on music + vocals pYIN follows the inner voices;
+4. each 16th step takes the pitch most of its frames have (a rest when most are unvoiced); a step
+   starts a note when its pitch differs from the step before or the melody stem has an onset there
+   (a repeated note; librosa onsets on that stem alone, with a high threshold, so leaked drums do
+   not cut held notes), else it holds;
+5. chords: per beat, the mean CQT chroma of bass + music + vocals, its strong pitch classes and the
+   bass stem's strongest pitch class go to the corpus's own chord recognition
+   (generation.music.chords.recognise_chord), so audio and symbolic pieces get chords the same way;
 6. the result is a corpus Piece in the paper's encoding (155 melody tokens, 25 chord classes) with
    beats_per_bar 4 (librosa finds beats, not bars).
 
@@ -35,9 +39,11 @@ import scipy.signal
 import torch
 
 from generation.audio import AudioError, read_audio
+from generation.music.chords import recognise_chord
 from generation.music.corpus import Piece
-from generation.music.encoding import HOLD, NO_CHORD, REST, STEPS_PER_BEAT, chord_pitches
+from generation.music.encoding import HOLD, NO_CHORD, REST, STEPS_PER_BEAT
 from generation.nets.separation import SOURCES, SeparationRNN
+from generation.separation.inference import separate_at_rate
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a"}
 FMIN = librosa.note_to_hz("C3")  # the melody range: bass lines sit below C3 and would capture pYIN
@@ -45,8 +51,13 @@ FMAX = librosa.note_to_hz("C7")  # a piccolo's top
 PYIN_HOP = 256  # 16 ms at 16 kHz: finer than a 16th at any sane tempo
 MIN_NOTE_SECONDS = 0.06  # shorter pitch runs are tracking noise, not notes
 MEDIAN_FRAMES = 5  # pitch median filter (80 ms at 16 kHz)
-CHORD_MIN_SIMILARITY = 0.55  # below this cosine similarity to every triad, the beat is NC
+CHROMA_PRESENT = 0.3  # of a beat's strongest chroma: a pitch class this strong sounds in the chord
 CHORD_MIN_LEVEL = 0.05  # a beat quieter than this fraction of the recording's loudest beat is NC
+ONSET_DELTA = 0.5  # librosa onset peak threshold on the melody stem (its default 0.07 fires on leaks)
+VOCALS_MIN_SHARE = 0.1  # of the pitched stems' energy, for the vocals stem to carry the melody
+VOCALS_MIN_VOICED = 0.3  # share of sounding frames in which pYIN hears a pitch in the vocals stem
+SOUNDING_LEVEL = 0.05  # of the loudest frame: below it the pitched stems are silent
+STEP_MIN_VOICED = 0.5  # share of a step's frames with a pitch for the step to be a note
 
 
 class NoMelodyError(ValueError):
@@ -66,6 +77,9 @@ class Transcription:
     piece: Piece
     grid: np.ndarray
     notes: list[tuple[float, float, int]] = field(default_factory=list)
+    melody_stem: str = "vocals"
+    stems: np.ndarray | None = None
+    sample_rate: int = 0
 
 
 def separate_audio(model: SeparationRNN, mono: np.ndarray) -> np.ndarray:
@@ -75,8 +89,40 @@ def separate_audio(model: SeparationRNN, mono: np.ndarray) -> np.ndarray:
     return model.separate(audio)[0].numpy()
 
 
-def track_notes(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float, int]]:
-    """Monophonic notes (onset s, offset s, MIDI pitch): runs of one rounded pYIN pitch."""
+@dataclass
+class PitchLine:
+    """A monophonic pitch track of one stem.
+
+    Attributes:
+        stem: the stem (or stems, "music+vocals") it was tracked on.
+        pitch: (frames,) rounded MIDI pitch per frame, 0 where unvoiced.
+        times: (frames,) frame centres in seconds.
+        onsets: onset times in seconds heard in that stem (they split repeated notes).
+    """
+
+    stem: str
+    pitch: np.ndarray
+    times: np.ndarray
+    onsets: np.ndarray
+
+    def notes(self) -> list[tuple[float, float, int]]:
+        """Runs of one pitch as (onset s, offset s, MIDI pitch), before any grid."""
+        frame = float(self.times[1] - self.times[0]) if len(self.times) > 1 else 0.0
+        notes: list[tuple[float, float, int]] = []
+        start = 0
+        for index in range(1, len(self.pitch) + 1):
+            if index < len(self.pitch) and self.pitch[index] == self.pitch[start]:
+                continue
+            if self.pitch[start] > 0:
+                begin, end = float(self.times[start]), float(self.times[index - 1] + frame)
+                if end - begin >= MIN_NOTE_SECONDS:
+                    notes.append((begin, end, int(self.pitch[start])))
+            start = index
+        return notes
+
+
+def track_pitch(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frames,) rounded, median-filtered pYIN pitch (0 = unvoiced) and (frames,) frame times."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pYIN warns on all-unvoiced input
         f0, voiced, _ = librosa.pyin(
@@ -84,19 +130,67 @@ def track_notes(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float,
         )
     pitch = np.where(voiced & np.isfinite(f0), np.round(librosa.hz_to_midi(np.nan_to_num(f0, nan=1.0))), 0)
     pitch = scipy.signal.medfilt(pitch, MEDIAN_FRAMES).astype(int)
-    times = librosa.times_like(pitch, sr=sample_rate, hop_length=PYIN_HOP)
-    frame = PYIN_HOP / sample_rate
-    notes: list[tuple[float, float, int]] = []
-    start = 0
-    for index in range(1, len(pitch) + 1):
-        if index < len(pitch) and pitch[index] == pitch[start]:
+    return pitch, librosa.times_like(pitch, sr=sample_rate, hop_length=PYIN_HOP)
+
+
+def stem_onsets(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Onset times (s) of one stem, from its spectral flux above the melody range's floor."""
+    envelope = librosa.onset.onset_strength(y=audio, sr=sample_rate, hop_length=PYIN_HOP, fmin=FMIN)
+    return librosa.onset.onset_detect(
+        onset_envelope=envelope, sr=sample_rate, hop_length=PYIN_HOP, units="time", delta=ONSET_DELTA
+    )
+
+
+def melody_line(stems: np.ndarray, sample_rate: int) -> PitchLine:
+    """The melody's pitch track: the vocals stem when it holds a voice, else music + vocals.
+
+    A stem holds a voice when it carries at least VOCALS_MIN_SHARE of the pitched stems' energy and
+    pYIN hears a pitch in at least VOCALS_MIN_VOICED of the frames where those stems sound.
+
+    Args:
+        stems: (4, samples) in SOURCES order at `sample_rate`.
+    """
+    index = {name: i for i, name in enumerate(SOURCES)}
+    vocals = stems[index["vocals"]]
+    pitched = stems[index["bass"]] + stems[index["music"]] + vocals
+    pitch, times = track_pitch(vocals, sample_rate)
+    level = librosa.feature.rms(y=pitched, frame_length=2048, hop_length=PYIN_HOP)[0][: len(pitch)]
+    sounding = level > SOUNDING_LEVEL * (level.max() + 1e-12)
+    share = float(np.sum(vocals**2) / (np.sum(pitched**2) + 1e-12))
+    voiced = float((pitch[sounding] > 0).mean()) if sounding.any() else 0.0
+    if share >= VOCALS_MIN_SHARE and voiced >= VOCALS_MIN_VOICED:
+        return PitchLine("vocals", pitch, times, stem_onsets(vocals, sample_rate))
+    lead = stems[index["music"]] + vocals
+    pitch, times = track_pitch(lead, sample_rate)
+    return PitchLine("music+vocals", pitch, times, np.array([]))
+
+
+def melody_on_grid(line: PitchLine, grid: np.ndarray) -> np.ndarray:
+    """A pitch track -> (T,) melody tokens, deciding each 16th step by the frames inside it.
+
+    A step is a rest when fewer than STEP_MIN_VOICED of its frames have a pitch; otherwise its pitch
+    is their most common one. A step starts a note when its pitch differs from the step before, or
+    when the stem has an onset within half a step of the step's start (a repeated note); else it
+    holds. Deciding per step, not per pitch run, makes a late pitch change (a slow attack, a
+    release ringing into the next note) or a few frames of jitter cost nothing.
+    """
+    steps = len(grid) - 1
+    melody = np.full(steps, REST, dtype=np.int64)
+    owner = np.searchsorted(grid, line.times, side="right") - 1
+    half = np.diff(grid) / 2
+    previous = 0
+    for step in range(steps):
+        inside = line.pitch[owner == step]
+        voiced = inside[inside > 0]
+        if len(inside) == 0 or len(voiced) < STEP_MIN_VOICED * len(inside):
+            previous = 0
             continue
-        if pitch[start] > 0:
-            begin, end = float(times[start]), float(times[index - 1] + frame)
-            if end - begin >= MIN_NOTE_SECONDS:
-                notes.append((begin, end, int(pitch[start])))
-        start = index
-    return notes
+        values, counts = np.unique(voiced, return_counts=True)
+        pitch = int(values[counts.argmax()])
+        repeated = bool(np.any(np.abs(line.onsets - grid[step]) < half[step]))
+        melody[step] = pitch if pitch != previous or repeated else HOLD
+        previous = pitch
+    return melody
 
 
 def sixteenth_grid(beats: np.ndarray, tempo_bpm: float, duration: float) -> np.ndarray:
@@ -123,23 +217,8 @@ def sixteenth_grid(beats: np.ndarray, tempo_bpm: float, duration: float) -> np.n
     return np.concatenate([before, grid, after])
 
 
-def quantise(notes: list[tuple[float, float, int]], grid: np.ndarray) -> np.ndarray:
-    """Notes -> (T,) melody tokens on the grid (T = len(grid) - 1), later notes cutting earlier ones."""
-    steps = len(grid) - 1
-    melody = np.full(steps, REST, dtype=np.int64)
-    for onset, offset, pitch in sorted(notes):
-        first = int(np.argmin(np.abs(grid - onset)))
-        last = max(first + 1, int(np.argmin(np.abs(grid - offset))))
-        if first >= steps or not 0 <= pitch < 128:
-            continue
-        melody[first] = pitch
-        melody[first + 1 : min(last, steps)] = HOLD
-    # a hold may only follow a note or a hold: a note cut by a later onset leaves holds that stay valid
-    return melody
-
-
 def melody_notes(melody: np.ndarray, grid: np.ndarray) -> list[tuple[float, float, int]]:
-    """The inverse of `quantise`: tokens on the grid -> (onset s, offset s, MIDI pitch)."""
+    """Tokens on the grid -> (onset s, offset s, MIDI pitch), a note lasting to its last hold."""
     notes: list[tuple[float, float, int]] = []
     for step, token in enumerate(melody.tolist()):
         if token < 128:
@@ -150,79 +229,106 @@ def melody_notes(melody: np.ndarray, grid: np.ndarray) -> list[tuple[float, floa
     return notes
 
 
-def _triad_templates() -> np.ndarray:
-    """(24, 12) unit-norm binary templates of the major (0-11) and minor (12-23) triads."""
-    templates = np.zeros((NO_CHORD, 12))
-    for index in range(NO_CHORD):
-        templates[index, chord_pitches(index)] = 1.0
-    return templates / np.linalg.norm(templates, axis=1, keepdims=True)
+def beat_chords(stems: np.ndarray, sample_rate: int, grid: np.ndarray) -> np.ndarray:
+    """(T,) chord indices: one chord class (or NC) per beat of the grid, repeated over its 4 steps.
 
+    Per beat, the mean CQT chroma of the pitched stems (bass + music + vocals: the whole texture, as
+    the corpus labels chords) is scaled to its strongest pitch class; the classes at CHROMA_PRESENT
+    or above, weighted by their chroma, go to generation.music.chords.recognise_chord (the symbolic
+    corpus's own chord recognition) with the bass stem's strongest pitch class as the bass. A beat
+    quieter than CHORD_MIN_LEVEL of the loudest is NC.
 
-def beat_chords(audio: np.ndarray, sample_rate: int, grid: np.ndarray) -> np.ndarray:
-    """(T,) chord indices: one triad (or NC) per beat of the grid, repeated over its 4 steps."""
+    Args:
+        stems: (4, samples) in SOURCES order at `sample_rate`.
+        grid: (T + 1,) step boundaries in seconds.
+    """
     hop = 512
-    # 6 octaves from C1 (33 Hz to 2 kHz): the harmony lives there, and it fits under 8 kHz rates
-    chroma = librosa.feature.chroma_cqt(y=audio, sr=sample_rate, hop_length=hop, n_octaves=6)  # (12, frames)
-    rms = librosa.feature.rms(y=audio, frame_length=2048, hop_length=hop)[0]
+    index = {name: i for i, name in enumerate(SOURCES)}
+    harmony = stems[index["bass"]] + stems[index["music"]] + stems[index["vocals"]]
+
+    def chroma_of(audio: np.ndarray) -> np.ndarray:
+        # 6 octaves from C1 (33 Hz to 2 kHz): the harmony lives there, and it fits under 8 kHz rates
+        return librosa.feature.chroma_cqt(y=audio, sr=sample_rate, hop_length=hop, n_octaves=6)
+
+    chroma, bass_chroma = chroma_of(harmony), chroma_of(stems[index["bass"]])  # (12, frames)
+    rms = librosa.feature.rms(y=harmony, frame_length=2048, hop_length=hop)[0]
     times = librosa.times_like(chroma, sr=sample_rate, hop_length=hop)
     steps = len(grid) - 1
-    templates = _triad_templates()
     spans = [(b, min(b + STEPS_PER_BEAT, steps)) for b in range(0, steps, STEPS_PER_BEAT)]
-    levels, vectors = [], []
-    for first, last in spans:
-        inside = (times >= grid[first]) & (times < grid[last])
-        vectors.append(chroma[:, inside].mean(axis=1) if inside.any() else np.zeros(12))
-        levels.append(float(rms[: len(times)][inside].mean()) if inside.any() else 0.0)
-    loudest = max(levels) if levels else 0.0
+    insides = [(times >= grid[first]) & (times < grid[last]) for first, last in spans]
+    levels = [float(rms[: len(times)][inside].mean()) if inside.any() else 0.0 for inside in insides]
+    loudest = max(levels, default=0.0)
     chords = np.full(steps, NO_CHORD, dtype=np.int64)
-    for (first, last), vector, level in zip(spans, vectors, levels):
-        norm = np.linalg.norm(vector)
-        if loudest <= 0 or level < CHORD_MIN_LEVEL * loudest or norm == 0:
+    for (first, last), inside, level in zip(spans, insides, levels):
+        if loudest <= 0 or level < CHORD_MIN_LEVEL * loudest:
             continue
-        similarity = templates @ (vector / norm)
-        if similarity.max() >= CHORD_MIN_SIMILARITY:
-            chords[first:last] = int(similarity.argmax())
+        vector = chroma[:, inside].mean(axis=1)
+        vector = vector / (vector.max() + 1e-12)
+        weights = np.where(vector >= CHROMA_PRESENT, vector, 0.0)
+        bass = int(bass_chroma[:, inside].mean(axis=1).argmax())
+        chords[first:last] = recognise_chord(weights, bass)
     return chords
 
 
 def transcribe(
     samples: np.ndarray, sample_rate: int, model: SeparationRNN, *, key: str, title: str = ""
 ) -> Transcription:
-    """One recording -> a Piece in the paper's encoding.
+    """One recording -> a Piece in the paper's encoding, and its stems at the recording's rate.
 
     Args:
         samples: (n,) or (n, channels) audio.
         sample_rate: of `samples`.
-        model: a separation network; the recording is resampled to its rate.
+        model: a separation network; it hears the recording at its own rate, the stems come back at
+            `sample_rate` (generation/separation/inference.py), the analysis runs at the model's rate.
         key: the piece's key in the corpus.
 
     Raises:
         NoMelodyError: no melody note was tracked.
     """
-    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+    mono = (samples.mean(axis=1) if samples.ndim == 2 else samples).astype(np.float32)
+    own_stems = separate_at_rate(model, mono[None], sample_rate)[0]
     rate = model.config.sample_rate
+    stems = own_stems
     if sample_rate != rate:
-        mono = librosa.resample(mono.astype(np.float32), orig_sr=sample_rate, target_sr=rate)
-    mono = mono.astype(np.float32)
-    stems = separate_audio(model, mono)
-    index = {name: i for i, name in enumerate(SOURCES)}
-    notes = track_notes(stems[index["music"]] + stems[index["vocals"]], rate)
-    if not notes:
-        raise NoMelodyError(f"{title or key}: no melody found")
-    tempo, beats = librosa.beat.beat_track(y=mono, sr=rate, units="time")
+        stems = librosa.resample(own_stems, orig_sr=sample_rate, target_sr=rate)
+    transcription = transcribe_stems(stems, rate, key=key, title=title)
+    transcription.stems, transcription.sample_rate = own_stems, sample_rate
+    return transcription
+
+
+def transcribe_stems(stems: np.ndarray, sample_rate: int, *, key: str, title: str = "") -> Transcription:
+    """Separated stems -> a Piece: beats from their sum, melody and chords from the stems.
+
+    Args:
+        stems: (4, samples) in SOURCES order at `sample_rate`; their sum is the recording.
+
+    Raises:
+        NoMelodyError: no melody note was tracked.
+    """
+    mixture = stems.sum(axis=0)
+    tempo, beats = librosa.beat.beat_track(y=mixture, sr=sample_rate, units="time")
     tempo_bpm = float(np.atleast_1d(tempo)[0])
-    duration = len(mono) / rate
-    grid = sixteenth_grid(beats, tempo_bpm, duration)
-    melody = quantise(notes, grid)
+    grid = sixteenth_grid(beats, tempo_bpm, len(mixture) / sample_rate)
+    line = melody_line(stems, sample_rate)
+    if line.pitch.max(initial=0) <= 0:
+        raise NoMelodyError(f"{title or key}: no melody found")
+    melody = melody_on_grid(line, grid)
     if not (melody < 128).any():
         raise NoMelodyError(f"{title or key}: no melody note on the beat grid")
-    chords = beat_chords(stems[index["music"]] + stems[index["bass"]], rate, grid)
+    chords = beat_chords(stems, sample_rate, grid)
     if len(beats) >= 2:
         tempo_bpm = 60.0 / float(np.median(np.diff(beats)))
     piece = Piece(
         key=key, melody=melody, chords=chords, tempo_bpm=round(tempo_bpm, 2), beats_per_bar=4, title=title
     )
-    return Transcription(piece=piece, grid=grid, notes=notes)
+    return Transcription(
+        piece=piece,
+        grid=grid,
+        notes=line.notes(),
+        melody_stem=line.stem,
+        stems=stems,
+        sample_rate=sample_rate,
+    )
 
 
 @dataclass

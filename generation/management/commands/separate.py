@@ -1,11 +1,12 @@
-"""`python manage.py separate input.wav --out DIR`: write the bass, drums, music and vocals stems."""
+"""`python manage.py separate input.wav --out DIR`: write the bass, drums, music and vocals stems.
+
+The stems have the input's sample rate and channels, and add up to the input (the model's masks are
+applied to the input's own STFT: generation/separation/inference.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import librosa
-import numpy as np
 import soundfile as sf
 import torch
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from generation.audio import AudioError, read_audio
 from generation.checkpoints import CheckpointError, load_model
 from generation.nets.separation import SOURCES
+from generation.separation.inference import separate_at_rate
 
 
 class Command(BaseCommand):
@@ -21,7 +23,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("input", help="an audio file (wav, flac, ogg, mp3)")
         parser.add_argument(
-            "--out", required=True, help="folder for bass.wav, drums.wav, music.wav, vocals.wav"
+            "--out",
+            required=True,
+            help="folder for bass.wav, drums.wav, music.wav, vocals.wav (at the input's rate)",
         )
         parser.add_argument(
             "--checkpoint",
@@ -43,14 +47,12 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{options['checkpoint']} is a {model.variant!r} checkpoint, not a separation one"
             )
-        model_rate = model.config.sample_rate
-        channels = samples.T  # (channels, n): every channel is separated on its own
-        if rate != model_rate:
-            channels = librosa.resample(channels, orig_sr=rate, target_sr=model_rate)
-        stems = model.separate(torch.from_numpy(np.ascontiguousarray(channels, dtype=np.float32))).numpy()
+        if samples.size == 0:
+            raise CommandError(f"{options['input']} holds no samples")
+        stems = separate_at_rate(model, samples.T, rate)  # (channels, 4, n): each channel on its own
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
         for index, source in enumerate(SOURCES):
             path = out / f"{source}.wav"
-            sf.write(path, stems[:, index].T, model_rate, subtype="FLOAT")
+            sf.write(path, stems[:, index].T, rate, subtype="FLOAT")
             self.stdout.write(f"wrote {path}")
