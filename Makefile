@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED := 1
 # Debian packages: libfluidsynth3 (rendering), fluidsynth (the CLI, for the rendering benchmark),
 # chromium (browser tests), fonts-noto-cjk (legible Chinese pages in browser screenshots), and the
 # General MIDI soundfonts the separation data is rendered with (timgm6mb-soundfont,
-# fluid-soundfont-gm, musescore-general-soundfont). Installed with apt-get only when missing.
+# fluid-soundfont-gm, musescore-general-soundfont, csound-soundfont). Installed with apt-get only when missing.
 system-packages: $(SYSTEM_STAMP)
 $(SYSTEM_STAMP):
 	@missing=""; \
@@ -21,7 +21,7 @@ $(SYSTEM_STAMP):
 	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
-	for p in timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont; do \
+	for p in timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont csound-soundfont; do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -16,11 +16,13 @@ class Multitrack:
         sample_rate: of `stems`.
         stems: (4, samples) float32 waveforms in SOURCES order (generation.nets.separation); their
             sum is the unit-gain mixture.
+        soundfont: the file name of the soundfont it was rendered with (None for recorded audio).
     """
 
     name: str
     sample_rate: int
     stems: np.ndarray
+    soundfont: str | None = None
 
     @property
     def seconds(self) -> float:
