@@ -217,7 +217,7 @@ def bt_bootstrap(
         confidence=config.confidence, bootstrap_resamples=config.bootstrap_resamples, seed=config.seed
     )
     weights = Resampler(len(listeners), shared).weights
-    draws = np.einsum("bl,lij->bij", weights, per_listener)
+    draws = (weights @ per_listener.reshape(len(listeners), -1)).reshape(-1, k, k)  # (resamples, k, k)
     thetas, failed = [], 0
     for wins in draws:
         if connected_components(wins > 0, directed=True, connection="strong")[0] > 1:
