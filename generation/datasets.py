@@ -33,7 +33,9 @@ Batches = Iterator[dict[str, Tensor]]
 
 
 def melody_batches(corpus: str, *, split: str, batch_size: int, seed: int, config: ModelConfig) -> Batches:
-    """Melody/chord windows of `config.segment_steps` steps (100 when the config has none)."""
+    """Melody/chord windows of `config.segment_steps` steps (100 when the config has none), with their
+    bar positions when the config's `bar_position` is on (and only then: the default batches are the
+    paper's melody and chords alone)."""
     return melody_corpus.melody_batches(
         melody_corpus.load_corpus(
             corpus, progress=True
@@ -42,6 +44,7 @@ def melody_batches(corpus: str, *, split: str, batch_size: int, seed: int, confi
         batch_size=batch_size,
         seed=seed,
         segment_steps=getattr(config, "segment_steps", 100),
+        bar_position=bool(getattr(config, "bar_position", False)),
     )
 
 
@@ -177,6 +180,8 @@ def batches_for(
         CorpusError, ValueError: the corpus or its split cannot give batches (the message says why).
     """
     make, _ = _pipeline(variant)
+    if getattr(config, "bar_position", False):
+        make = melody_batches  # event ids carry no bar position: the Bi-LSTM then cuts the common batch
     return make(corpus, split=split, batch_size=batch_size, seed=seed, config=config)
 
 
