@@ -87,8 +87,8 @@ def test_evaluate_separation_runs_end_to_end(musdb_folder, tmp_path, rendered_tr
     model = build_model("separation", "tiny")
     scores = evaluate_tracks(model, rendered_tracks[:1], seconds=1.5)
     table = summary(scores)
-    assert set(table) == {"model", "oracle", "mixture"}
-    assert table["oracle"]["mean"]["sdr"] > table["mixture"]["mean"]["sdr"] + 3
+    assert set(table) == {"model", "irm1", "irm2", "mixture"}
+    assert table["irm1"]["mean"]["sdr"] > table["mixture"]["mean"]["sdr"] + 3
     path = save_checkpoint(model, tmp_path / "tiny-separation", extra={"corpus": "test"})
     out = tmp_path / "scores.json"
     call_command(
@@ -100,9 +100,11 @@ def test_evaluate_separation_runs_end_to_end(musdb_folder, tmp_path, rendered_tr
         no_progress=True,
     )
     written = json.loads(out.read_text())
-    assert {s["method"] for s in written["scores"]} == {"model", "oracle", "mixture"}
+    assert {s["method"] for s in written["scores"]} == {"model", "irm1", "irm2", "mixture"}
     assert {s["source"] for s in written["scores"]} == set(SOURCES)
-    assert written["summary"]["oracle"]["vocals"]["sdr"] > written["summary"]["mixture"]["vocals"]["sdr"]
+    assert {s["version"] for s in written["scores"]} == {"v4", "v3"}
+    v4 = written["summary"]["recorded audio"]["v4"]
+    assert v4["irm1"]["vocals"]["sdr"] > v4["mixture"]["vocals"]["sdr"]
 
 
 def test_separate_command_writes_four_stems(musdb_folder, tmp_path):
