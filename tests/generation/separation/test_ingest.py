@@ -1,5 +1,6 @@
 """Audio ingest (generation/separation/ingest.py): a rendered, known melody comes back as notes."""
 
+import librosa
 import mir_eval
 import numpy as np
 import pretty_midi
@@ -9,13 +10,17 @@ from django.core.management import call_command
 
 from generation.checkpoints import load_model
 from generation.music.corpus import load_corpus
-from generation.music.encoding import HOLD, NO_CHORD, REST
+from generation.music.encoding import HOLD, NO_CHORD, REST, chord_name
+from generation.nets.separation import SOURCES
 from generation.rendering import render_midi
 from generation.separation.ingest import (
     NoMelodyError,
+    PitchLine,
+    beat_chords,
     ingest_folder,
+    melody_line,
     melody_notes,
-    quantise,
+    melody_on_grid,
     sixteenth_grid,
     transcribe,
 )
@@ -80,13 +85,18 @@ def f_measure(reference, estimate) -> float:
     return float(f)
 
 
-def test_grid_and_quantisation_round_trip():
+def test_grid_and_melody_round_trip():
     beats = np.arange(0.5, 5.0, 0.6)
     grid = sixteenth_grid(beats, 100.0, duration=5.5)
     assert np.allclose(np.diff(grid), 0.15)
     assert grid[0] <= 0.15 and grid[-1] >= 5.5
-    notes = [(0.5, 1.1, 60), (1.1, 1.4, 62), (1.4, 2.6, 64)]
-    melody = quantise(notes, grid)
+    times = np.arange(0, 5.5, 0.01)
+    pitch = np.select(
+        [(times >= 0.5) & (times < 1.1), (times >= 1.1) & (times < 1.4), (times >= 1.4) & (times < 2.6)],
+        [60, 62, 64],
+        0,
+    )
+    melody = melody_on_grid(PitchLine("vocals", pitch, times, onsets=np.array([])), grid)
     assert melody.shape == (len(grid) - 1,)
     onsets = np.flatnonzero(melody < 128)
     assert melody[onsets].tolist() == [60, 62, 64]
@@ -141,3 +151,73 @@ def test_ingest_audio_saves_a_corpus_the_train_command_reads(recordings, tmp_pat
     pieces = corpus.train + corpus.validation + corpus.heldout
     assert [p.key for p in pieces] == ["tune"]
     assert (pieces[0].melody < 128).sum() >= 0.6 * len(TUNE)
+
+
+RATE = 16000
+
+
+def sine_notes(notes: list[tuple[float, float, float]], seconds: float, amplitude: float = 0.2) -> np.ndarray:
+    """(samples,) a voice-like tone (four harmonics) per (onset s, offset s, MIDI pitch)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    audio = np.zeros_like(t)
+    for onset, offset, pitch in notes:
+        inside = (t >= onset) & (t < offset)
+        f0 = librosa.midi_to_hz(pitch)
+        audio[inside] += sum(amplitude / h * np.sin(2 * np.pi * h * f0 * t[inside]) for h in (1, 2, 3, 4))
+    return audio.astype(np.float32)
+
+
+def test_melody_comes_from_the_vocals_stem_when_it_holds_a_voice():
+    voice = [(0.0, 0.5, 76), (0.5, 1.0, 74), (1.0, 2.0, 72)]
+    inner = [(0.0, 1.0, 60), (1.0, 2.0, 57)]
+    stems = np.zeros((4, 2 * RATE), dtype=np.float32)
+    stems[SOURCES.index("music")] = sine_notes(inner, 2.0, amplitude=0.4)  # louder than the voice
+    stems[SOURCES.index("vocals")] = sine_notes(voice, 2.0)
+    line = melody_line(stems, RATE)
+    assert line.stem == "vocals"
+    assert [p for *_, p in line.notes()] == [76, 74, 72]
+
+
+def test_without_a_voice_the_melody_comes_from_the_music_stem():
+    lead = [(0.0, 0.5, 72), (0.5, 1.0, 74), (1.0, 2.0, 76)]
+    stems = np.zeros((4, 2 * RATE), dtype=np.float32)
+    stems[SOURCES.index("music")] = sine_notes(lead, 2.0)
+    stems[SOURCES.index("vocals")] = 1e-4 * np.random.default_rng(0).standard_normal(2 * RATE)  # leakage
+    line = melody_line(stems, RATE)
+    assert line.stem == "music+vocals"
+    assert [p for *_, p in line.notes()] == [72, 74, 76]
+
+
+def test_melody_on_grid_decides_each_step_by_its_frames():
+    grid = np.arange(0, 2.01, 0.25)  # 8 steps of 250 ms
+    times = np.arange(0, 2.0, 0.01)
+    pitch = np.zeros(len(times), dtype=int)
+    pitch[(times >= 0.08) & (times < 1.0)] = 60  # a late start (less than half a step): still step 0
+    pitch[(times >= 1.0) & (times < 1.5)] = 62
+    pitch[(times >= 1.5) & (times < 1.75)] = 62  # the same pitch again, struck anew at 1.5 s
+    pitch[(times >= 0.3) & (times < 0.33)] = 61  # a few frames of jitter inside a step
+    line = PitchLine("vocals", pitch, times, onsets=np.array([1.49]))
+    melody = melody_on_grid(line, grid)
+    assert melody.tolist() == [60, HOLD, HOLD, HOLD, 62, HOLD, 62, REST]
+
+
+def test_chords_follow_the_harmony_and_the_bass():
+    beat = 0.5
+    bars = [
+        ("C", 48, (60, 64, 67)),
+        ("Am", 45, (60, 64, 69)),
+        ("F", 41, (60, 65, 69)),
+        ("G", 43, (59, 62, 67)),
+    ]
+    stems = np.zeros((4, int(4 * 2 * beat * RATE)), dtype=np.float32)
+    seconds = stems.shape[1] / RATE
+    for bar, (_, bass, triad) in enumerate(bars):
+        start, end = bar * 2 * beat, (bar + 1) * 2 * beat
+        stems[SOURCES.index("bass")] += sine_notes([(start, end, bass)], seconds, amplitude=0.1)
+        stems[SOURCES.index("music")] += sine_notes([(start, end, p) for p in triad], seconds, amplitude=0.1)
+    grid = np.arange(0, seconds + 1e-9, beat / 4)
+    chords = beat_chords(stems, RATE, grid)
+    per_beat = [chord_name(int(c)) for c in chords[::4]]
+    assert per_beat == ["C", "C", "Am", "Am", "F", "F", "G", "G"]
+    silent = beat_chords(np.zeros_like(stems), RATE, grid)
+    assert (silent == NO_CHORD).all()
