@@ -71,7 +71,12 @@ class Transcription:
     Attributes:
         piece: the recording in the paper's encoding.
         grid: (T + 1,) times in seconds of the 16th-step boundaries (step t spans grid[t]..grid[t+1]).
-        notes: the tracked notes before quantisation, as (onset s, offset s, MIDI pitch).
+        notes: the melody stem's pitch runs before the grid, as (onset s, offset s, MIDI pitch).
+        melody_stem: what the melody was tracked on, "vocals" or "music+vocals".
+        stems: (4, samples) the separated stems in SOURCES order at `sample_rate`; they add up to
+            the recording (mixed to mono).
+        sample_rate: of `stems`: the recording's own (`transcribe`) or the analysis rate
+            (`transcribe_stems`).
     """
 
     piece: Piece
