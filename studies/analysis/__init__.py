@@ -1,7 +1,8 @@
 """Score analyses of a listening study: one entry point, `analyse(frame, config=...)`.
 
-The pure part (this package minus data.py, report.py, views.py) needs no Django: it takes the
-long-format ratings frame described in `frame.COLUMNS`. `export_zip(study)` (report.py) builds
+The pure part (this package minus data.py, designs_data.py, report.py, design_report.py, export.py,
+live.py, views.py) needs no Django: it takes the
+long-format ratings frame described in `frame.COLUMNS`. `export_zip(study)` (export.py) builds
 the frame from the database and packs every table, figure and report.html into one zip.
 
 The MUSHRA and pairwise designs (Study.test_type) have their own entry points on their own

@@ -381,15 +381,10 @@ def build_zip(result: AnalysisResult, meta: ReportMeta | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def export_zip(study, *, overrides: dict | None = None) -> bytes:
-    """Analyse a study's answers and return the zip (bytes) that the researcher downloads: the
-    ratings analysis, or the MUSHRA or pairwise one (design_report.py) by Study.test_type."""
+def rating_export_zip(study, *, overrides: dict | None = None) -> bytes:
+    """Analyse a rating study's answers and return the zip (bytes) that the researcher downloads
+    (export.export_zip picks this or the MUSHRA or pairwise one by Study.test_type)."""
     from .data import participants_frame, ratings_frame, study_conditions, study_config
-
-    if study.test_type != "rating":
-        from .design_report import design_export_zip
-
-        return design_export_zip(study, overrides=overrides)
 
     result = analyse(
         ratings_frame(study),

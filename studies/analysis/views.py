@@ -21,8 +21,8 @@ from docbgm_site.access import user_is_researcher
 from studies import selectors
 from studies.models import Study
 
+from .export import export_zip
 from .live import study_live_results
-from .report import export_zip
 
 
 def _zip_response(study: Study) -> HttpResponse:

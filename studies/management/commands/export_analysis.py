@@ -6,9 +6,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from studies.analysis import AnalysisConfig, analyse
 from studies.analysis.design_report import build_design_zip, design_headline
+from studies.analysis.export import export_zip
 from studies.analysis.mushra import MushraConfig, analyse_mushra
 from studies.analysis.pairwise import PairwiseConfig, analyse_pairwise
-from studies.analysis.report import ReportMeta, build_zip, export_zip
+from studies.analysis.report import ReportMeta, build_zip
 from studies.analysis.synthetic import (
     MushraPanel,
     PairwisePanel,
