@@ -78,7 +78,10 @@ class StudyAdminForm(forms.ModelForm):
             return data
         try:
             data["translations"] = services.translations_clean(
-                data["translations"], languages=data["languages"]
+                data["translations"],
+                languages=data["languages"],
+                test_type=data.get("test_type") or Study.TestType.RATING,
+                design_options=data.get("design_options"),
             )
         except services.StudyError as error:
             self.add_error("translations", error.messages)

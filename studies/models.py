@@ -34,6 +34,9 @@ DEFAULT_CONSENT_TEXT = gettext_noop(
 )
 # The texts a researcher can give in each offered language (Study.translations, Study.text).
 TRANSLATABLE_TEXTS = ("title", "description", "consent_text", "instructions", "scale_definitions")
+# The design texts a researcher can give in each offered language, {key: text} under these names in
+# Study.translations: the design option (Study.design_options) they translate and its text field.
+DESIGN_TEXTS = {"scale_labels": ("scales", "label"), "questions": ("questions", "text")}
 
 
 def default_scale_definitions() -> dict[str, str]:
@@ -189,6 +192,26 @@ class Study(models.Model):
                 for scale, definition in own.items()
             }
         return given.get(field) or built_in_translation(own, language) or own
+
+    def design_texts(self, kind: str, language: str) -> list[dict[str, str]]:
+        """The MUSHRA scales (kind "scale_labels") or pairwise questions ("questions") as a volunteer
+        reading `language` sees them: design_options' [{"key", "label" or "text"}], each text the one
+        given for `language` in `translations`, else the study's own, which the catalog translates
+        only where it is one of its texts (the built-in default scale and question). Falls back one
+        key at a time; reads only this row: a volunteer page costs no query for it.
+        """
+        if kind not in DESIGN_TEXTS:
+            raise ValueError(f"{kind!r} is not one of a study's design texts: {', '.join(DESIGN_TEXTS)}")
+        option, text_field = DESIGN_TEXTS[kind]
+        given = ((self.translations or {}).get(language) or {}).get(kind) or {}
+        entries = []
+        for entry in (self.design_options or {}).get(option) or []:
+            text = given.get(entry["key"])
+            if not text:
+                with translation.override(language):
+                    text = translation.gettext(entry[text_field]) if entry[text_field] else ""
+            entries.append({"key": entry["key"], text_field: text})
+        return entries
 
 
 class Condition(models.Model):

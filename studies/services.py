@@ -24,6 +24,7 @@ from generation.models import Stimulus, StimulusSet
 from studies import design
 from studies.analysis.config import AnalysisConfig
 from studies.models import (
+    DESIGN_TEXTS,
     MUSHRA_MAX,
     MUSHRA_MIN,
     RATING_MAX,
@@ -200,7 +201,9 @@ def study_create(
         test_type=test_type, options=design_options, conditions=[(name, role) for name, _, role in conditions]
     )
     _validate_study_fields(study)
-    study.translations = translations_clean(translations, languages=study.languages)
+    study.translations = translations_clean(
+        translations, languages=study.languages, test_type=test_type, design_options=study.design_options
+    )
     _full_clean(study)
     study.save()
     names = [name for name, _, _ in conditions]
@@ -227,24 +230,37 @@ def _validate_study_fields(study: Study) -> None:
 LANGUAGE_NAMES = dict(settings.LANGUAGES)
 
 
-def translations_clean(translations: Any, *, languages: list[str]) -> dict[str, dict[str, Any]]:
+def translations_clean(
+    translations: Any,
+    *,
+    languages: list[str],
+    test_type: str = Study.TestType.RATING,
+    design_options: dict[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
     """A study's texts in other languages (Study.translations), checked; blank texts are dropped, so
     they fall back to the study's own. The form, the API, the command and the admin use it.
 
     Args:
         translations: {language: {text name: text}}, None or {} for none; scale_definitions is
-            {scale: definition} and may give some scales only.
+            {scale: definition} and may give some scales only; a MUSHRA study's "scale_labels" is
+            {scale key: label} and a pairwise study's "questions" {question key: text}
+            (models.DESIGN_TEXTS), some keys only if need be.
         languages: the study's offered languages; a translation must be for one of them.
+        test_type, design_options: the study's design, whose scale or question keys the design
+            texts must name (options not given: the design's default scales or questions).
 
     Raises:
         StudyError: not an object, a language the study does not offer, a text that is not one of
-            TRANSLATABLE_TEXTS, a text that is not a string, an unknown scale, or a title over 200
-            characters; the message names each.
+            TRANSLATABLE_TEXTS or the design's texts, a text that is not a string, an unknown scale
+            or design key, a title over 200 characters or a scale label or question over 300; the
+            message names each.
     """
     if translations is None:
         return {}
     if not isinstance(translations, dict):
         raise StudyError('Translations must be a JSON object: {"zh-hans": {"consent_text": "..."}}.')
+    design_keys = _design_text_keys(test_type, design_options)
+    allowed = (*TRANSLATABLE_TEXTS, *design_keys)
     cleaned: dict[str, dict[str, Any]] = {}
     for language, texts in translations.items():
         name = LANGUAGE_NAMES.get(language, language)
@@ -255,11 +271,17 @@ def translations_clean(translations: Any, *, languages: list[str]) -> dict[str, 
             )
         if not isinstance(texts, dict):
             raise StudyError(f"The {name} texts must be an object of text name: text.")
-        unknown = sorted(set(texts) - set(TRANSLATABLE_TEXTS))
+        unknown = sorted(set(texts) - set(allowed))
         if unknown:
+            other_design = [kind for kind in unknown if kind in DESIGN_TEXTS]
+            if other_design:
+                raise StudyError(
+                    f"The {name} {other_design[0]} are texts of a "
+                    f"{'MUSHRA' if other_design[0] == 'scale_labels' else 'pairwise'} study; "
+                    f"this one is a {test_type} study."
+                )
             raise StudyError(
-                f"Unknown {name} text {', '.join(map(repr, unknown))}: "
-                f"the texts are {', '.join(TRANSLATABLE_TEXTS)}."
+                f"Unknown {name} text {', '.join(map(repr, unknown))}: the texts are {', '.join(allowed)}."
             )
         kept: dict[str, Any] = {}
         for field, text in texts.items():
@@ -267,6 +289,11 @@ def translations_clean(translations: Any, *, languages: list[str]) -> dict[str, 
                 definitions = _scale_translations_clean(text, name)
                 if definitions:
                     kept[field] = definitions
+                continue
+            if field in DESIGN_TEXTS:
+                design_texts = _design_translations_clean(text, name, field, design_keys[field])
+                if design_texts:
+                    kept[field] = design_texts
                 continue
             if not isinstance(text, str):
                 raise StudyError(f"The {name} {field} must be text.")
@@ -290,6 +317,40 @@ def _scale_translations_clean(definitions: Any, name: str) -> dict[str, str]:
     if not all(isinstance(text, str) for text in definitions.values()):
         raise StudyError(f"The {name} scale definitions must be text.")
     return {scale: text.strip() for scale, text in definitions.items() if text.strip()}
+
+
+def _design_text_keys(test_type: str, design_options: dict[str, Any] | None) -> dict[str, list[str]]:
+    """{design text name: the keys it may translate} of a study's design (none for ratings)."""
+    defaults = {
+        Study.TestType.MUSHRA: DEFAULT_MUSHRA_SCALES,
+        Study.TestType.PAIRWISE: DEFAULT_PAIRWISE_QUESTIONS,
+    }
+    if test_type not in defaults:
+        return {}
+    kind = "scale_labels" if test_type == Study.TestType.MUSHRA else "questions"
+    option, _ = DESIGN_TEXTS[kind]
+    entries = (design_options or {}).get(option) or defaults[test_type]
+    if not isinstance(entries, list):
+        return {kind: []}
+    return {kind: [entry["key"] for entry in entries if isinstance(entry, dict) and "key" in entry]}
+
+
+def _design_translations_clean(texts: Any, name: str, kind: str, keys: list[str]) -> dict[str, str]:
+    what = "scale labels" if kind == "scale_labels" else "questions"
+    if not isinstance(texts, dict):
+        raise StudyError(f"The {name} {what} must be an object of key: text.")
+    unknown = sorted(set(texts) - set(keys))
+    if unknown:
+        raise StudyError(
+            f"Unknown {what[:-1]} key {', '.join(map(repr, unknown))} in the {name} {what}: "
+            f"the study's keys are {', '.join(keys)}."
+        )
+    if not all(isinstance(text, str) for text in texts.values()):
+        raise StudyError(f"The {name} {what} must be text.")
+    too_long = sorted(key for key, text in texts.items() if len(text.strip()) > 300)
+    if too_long:
+        raise StudyError(f"The {name} {what[:-1]} {too_long[0]!r} is longer than 300 characters.")
+    return {key: text.strip() for key, text in texts.items() if text.strip()}
 
 
 def consent_missing_languages(study: Study) -> list[str]:

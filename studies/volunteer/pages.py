@@ -3,7 +3,8 @@
 Called by views.session for the "practice_page" and "page" steps. As for trials, what reaches the
 browser is blind: the page's own opaque id, one opaque clip URL per PageClip (served by
 views.clip like a trial's), the clips' labels "A", "B", ... in the volunteer's own order, and the
-study's questions; nothing names a condition, a set, an item or a row.
+study's scales or questions in the language shown (Study.design_texts); nothing names a condition,
+a set, an item or a row.
 """
 
 from django.conf import settings
@@ -13,7 +14,6 @@ from django.utils.translation import gettext as _
 
 from studies.models import Study
 from studies.selectors import Step
-from studies.volunteer.messages import translate
 
 
 def page_strings() -> dict[str, str]:
@@ -55,18 +55,12 @@ def page_view(request, slug: str, step: Step, page_config) -> tuple[str, dict]:
     }
     extra = {}
     if study.test_type == Study.TestType.MUSHRA:
-        scales = [
-            {"key": scale["key"], "label": translate(scale["label"])}
-            for scale in study.design_options["scales"]
-        ]
+        scales = study.design_texts("scale_labels", language)
         context["scales"] = scales
         extra["scales"] = scales
         template = "studies/volunteer/mushra.html"
     else:
-        questions = [
-            {"key": question["key"], "text": translate(question["text"])}
-            for question in study.design_options["questions"]
-        ]
+        questions = study.design_texts("questions", language)
         context["questions"] = questions
         extra["questions"] = questions
         template = "studies/volunteer/pairwise.html"

@@ -22,6 +22,12 @@ creativity_definition, musicality_definition; VALUE is the text, or @PATH for a 
 
     --text zh-hans:title="纪录片背景音乐" --text zh-hans:consent_text=@consent.zh-hans.txt
 
+A MUSHRA study's scale labels and a pairwise study's questions are given per language as
+`--text LANGUAGE:scale_label.KEY=VALUE` and `--text LANGUAGE:question.KEY=VALUE`, KEY one of the
+study's scale or question keys (the site's language: --mushra-scale and --question):
+
+    --text zh-hans:question.preference="你更喜欢哪一段？" --text zh-hans:scale_label.quality="基本音质"
+
 `--text en:...` sets the study's own (English) text, like --consent-text. A study offering a
 language without its consent text is refused, as in the form (the built-in consent text, used
 when none is given, is translated already).
@@ -41,7 +47,9 @@ from studies import services
 from studies.forms import TEXT_FIELDS, StudyForm, translation_field
 from studies.models import DEFAULT_SCALE_DEFINITIONS, Condition
 
-TEXT_RE = re.compile(r"^(?P<language>[-\w]+):(?P<field>\w+)=(?P<value>.*)$", re.DOTALL)
+TEXT_RE = re.compile(r"^(?P<language>[-\w]+):(?P<field>\w+)(\.(?P<key>\w+))?=(?P<value>.*)$", re.DOTALL)
+# --text LANGUAGE:PREFIX.KEY=VALUE: a design text (Study.translations[LANGUAGE][name][KEY]).
+DESIGN_TEXT_PREFIXES = {"scale_label": "scale_labels", "question": "questions"}
 CONDITION_RE = re.compile(r"^(?P<name>[-\w]+)=(?P<set>[-\w]+)(@(?P<version>\d+))?(:(?P<role>\w+))?$")
 
 
@@ -119,32 +127,41 @@ def parse_design_options(o: dict) -> dict:
     return options
 
 
-def parse_texts(texts: list[str]) -> dict[str, str]:
-    """--text LANGUAGE:TEXT=VALUE options as the StudyForm's fields (consent_text_zh_hans=...)."""
+def parse_texts(texts: list[str]) -> tuple[dict[str, str], dict[str, dict[str, dict[str, str]]]]:
+    """--text LANGUAGE:TEXT=VALUE options as the StudyForm's fields (consent_text_zh_hans=...), and
+    the LANGUAGE:scale_label.KEY=VALUE and LANGUAGE:question.KEY=VALUE ones as design translations
+    ({"zh-hans": {"questions": {"preference": ...}}}, checked by study_create)."""
     languages = [code for code, _ in settings.LANGUAGES]
-    fields = {}
+    known = [*TEXT_FIELDS, *(f"{prefix}.KEY" for prefix in DESIGN_TEXT_PREFIXES)]
+    fields: dict[str, str] = {}
+    design_texts: dict[str, dict[str, dict[str, str]]] = {}
     for text in texts:
         match = TEXT_RE.match(text)
         if not match:
             raise CommandError(f"--text {text[:60]!r}: expected LANGUAGE:TEXT=VALUE or LANGUAGE:TEXT=@FILE")
-        language, field, value = match["language"], match["field"], match["value"]
+        language, field, key, value = match["language"], match["field"], match["key"], match["value"]
+        given = f"{field}.{key}" if key else field
         if language not in languages:
             raise CommandError(
-                f"--text {language}:{field}: unknown language; the languages are {', '.join(languages)}"
+                f"--text {language}:{given}: unknown language; the languages are {', '.join(languages)}"
             )
-        if field not in TEXT_FIELDS:
-            raise CommandError(
-                f"--text {language}:{field}: unknown text; the texts are {', '.join(TEXT_FIELDS)}"
-            )
+        if field not in DESIGN_TEXT_PREFIXES if key else field not in TEXT_FIELDS:
+            raise CommandError(f"--text {language}:{given}: unknown text; the texts are {', '.join(known)}")
         if value.startswith("@"):
             try:
                 value = Path(value[1:]).expanduser().read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:
                 raise CommandError(
-                    f"--text {language}:{field}: cannot read {value[1:]!r}: {error}"
+                    f"--text {language}:{given}: cannot read {value[1:]!r}: {error}"
                 ) from error
+        if key:
+            if language == settings.LANGUAGE_CODE:
+                flag = "--mushra-scale" if field == "scale_label" else "--question"
+                raise CommandError(f"--text {language}:{given}: the site's own text is given with {flag}")
+            design_texts.setdefault(language, {}).setdefault(DESIGN_TEXT_PREFIXES[field], {})[key] = value
+            continue
         fields[field if language == settings.LANGUAGE_CODE else translation_field(field, language)] = value
-    return fields
+    return fields, design_texts
 
 
 def design_summary(study) -> str:
@@ -198,7 +215,8 @@ class Command(BaseCommand):
             default=[],
             metavar="LANGUAGE:TEXT=VALUE",
             help="a text in one language, e.g. zh-hans:consent_text=@consent.zh-hans.txt (@FILE: the "
-            "file's text); TEXT: " + ", ".join(TEXT_FIELDS) + " (repeatable)",
+            "file's text); TEXT: " + ", ".join(TEXT_FIELDS) + ", scale_label.KEY (MUSHRA), question.KEY "
+            "(pairwise) (repeatable)",
         )
         parser.add_argument(
             "--test-type",
@@ -261,7 +279,8 @@ class Command(BaseCommand):
         }
         for scale in DEFAULT_SCALE_DEFINITIONS:
             data[f"{scale}_definition"] = o[f"{scale}_definition"]
-        data |= parse_texts(o["text"])
+        text_fields, design_texts = parse_texts(o["text"])
+        data |= text_fields
         data["test_type"] = o["test_type"]
         design_options = parse_design_options(o)
         if design_options:
@@ -281,7 +300,12 @@ class Command(BaseCommand):
             raise CommandError(f"Invalid options: {errors}")
         try:
             with transaction.atomic():
-                study = services.study_create(owner=owner, conditions=conditions, **form.service_options())
+                options = form.service_options()
+                # The design's keys are the study's own, so study_create checks these texts
+                # (services.translations_clean), not the form.
+                for language, texts in design_texts.items():
+                    options["translations"].setdefault(language, {}).update(texts)
+                study = services.study_create(owner=owner, conditions=conditions, **options)
                 if o["open"]:
                     study = services.study_open(study=study)
         except services.StudyError as error:
