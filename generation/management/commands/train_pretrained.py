@@ -37,8 +37,8 @@ def budget_row(variant: str, sidecar: dict) -> str:
         batch = sidecar.get("training", {}).get("batch_size")
         steps = sidecar.get("steps")
         return (
-            f"| {variant} | {params} | (no budget recorded) | {batch} | {steps} / {steps} | "
-            f"{steps * batch if steps and batch else '?'} | (last) {losses[-1][0]} | "
+            f"| {variant} | {params} | (earlier training: no budget recorded) | {batch} | {steps} / {steps} | "
+            f"{f'{steps * batch:,}' if steps and batch else '?'} | (last) {losses[-1][0]} | "
             f"{sidecar.get('final_validation_loss', float('nan')):.3f} | - | - |"
         )
     loss = budget["best_validation_loss"]
