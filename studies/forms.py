@@ -84,6 +84,18 @@ class StudyForm(forms.Form):
         'prefer?"}], pairs_per_volunteer (every pair once). Blank: the defaults. Groups and clips per '
         "group apply to the rating design only.",
     )
+    design_translations = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 2,
+                "placeholder": '{"zh-hans": {"questions": {"preference": "您更喜欢哪个片段？"}}}',
+            }
+        ),
+        help_text="MUSHRA scale labels and pairwise questions in other offered languages: {language: "
+        '{"scale_labels" or "questions": {key: text}}}. A key not given shows the text above (the '
+        "built-in scale and question are translated already).",
+    )
     analysis_options = forms.JSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"min_panel_correlation": 0.6}'}),
@@ -132,6 +144,8 @@ class StudyForm(forms.Form):
                     texts[text_name] = value
             if texts:
                 translations[code] = texts
+        for code, texts in (self.cleaned_data.get("design_translations") or {}).items():
+            translations.setdefault(code, {}).update(texts)
         return translations
 
     def clean(self):
@@ -140,7 +154,12 @@ class StudyForm(forms.Form):
         if not languages:
             return data
         try:
-            translations = services.translations_clean(self.translations(), languages=languages)
+            translations = services.translations_clean(
+                self.translations(),
+                languages=languages,
+                test_type=data.get("test_type") or Study.TestType.RATING,
+                design_options=data.get("design_options"),
+            )
         except services.StudyError as error:
             raise forms.ValidationError(error.messages) from error
         # A draft made here cannot be edited on these pages, so a missing translation of the
@@ -173,6 +192,15 @@ class StudyForm(forms.Form):
     def clean_test_type(self):
         return self.cleaned_data["test_type"] or Study.TestType.RATING
 
+    def clean_design_translations(self):
+        # Merged into translations() language by language; translations_clean checks the rest.
+        texts = self.cleaned_data["design_translations"] or {}
+        if not isinstance(texts, dict) or not all(isinstance(v, dict) for v in texts.values()):
+            raise forms.ValidationError(
+                'The design texts must be a JSON object: {"zh-hans": {"questions": {...}}}.'
+            )
+        return texts
+
     def clean_design_options(self):
         options = self.cleaned_data["design_options"]
         if options is not None and not isinstance(options, dict):
@@ -184,6 +212,7 @@ class StudyForm(forms.Form):
         data = dict(self.cleaned_data)
         data["scale_definitions"] = {scale: data.pop(f"{scale}_definition") for scale in SCALES}
         data["translations"] = self.translations()
+        data.pop("design_translations", None)
         for code, _ in translated_languages():
             for field in TEXT_FIELDS:
                 data.pop(translation_field(field, code), None)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from studies import services
 from studies.admin import StudyAdminForm
+from studies.forms import StudyForm
 from studies.models import Study
 from studies.volunteer.selectors import SESSION_KEY
 from tests.factories import UserFactory
@@ -225,6 +226,47 @@ def test_api_takes_design_texts_and_refuses_unknown_keys():
     assert response.status_code == 201, response.content
     shown = api.get("/api/studies/api-design-texts/").json()["translations"]
     assert shown["zh-hans"]["questions"] == {"fit": "哪一段更适合纪录片？"}
+
+
+def form_data(**changes) -> dict:
+    return {
+        "slug": "form-design-texts",
+        "title": "Pairs",
+        "consent_text": "I agree to take part.",
+        "consent_text_zh_hans": "我同意参加本研究。",
+        "consent_version": "1",
+        "groups": 3,
+        "clips_per_group": 5,
+        "naturalness_definition": "n",
+        "creativity_definition": "c",
+        "musicality_definition": "m",
+        "target_participants": 10,
+        "languages": LANGUAGES,
+        "seat_timeout_minutes": 60,
+        "test_type": "pairwise",
+        "design_options": json.dumps({"questions": QUESTIONS}),
+        **changes,
+    }
+
+
+def test_form_takes_design_texts_beside_the_languages_other_texts(client):
+    researcher = UserFactory(researcher=True)
+    client.force_login(researcher)
+    assert 'name="design_translations"' in client.get("/researcher/studies/new/").content.decode()
+    texts = {"zh-hans": {"questions": {"fit": "哪一段更适合纪录片？"}}}
+    form = StudyForm(form_data(design_translations=json.dumps(texts, ensure_ascii=False)))
+    assert form.is_valid(), form.errors
+    assert form.service_options()["translations"] == {
+        "zh-hans": {"consent_text": "我同意参加本研究。", "questions": {"fit": "哪一段更适合纪录片？"}}
+    }
+    assert "design_translations" not in form.service_options()
+    for bad, message in [
+        ({"zh-hans": {"questions": {"loudness": "响"}}}, "Unknown question key 'loudness'"),
+        ({"zh-hans": {"scale_labels": {"quality": "音质"}}}, "texts of a MUSHRA study"),
+        (["zh-hans"], "must be a JSON object"),
+    ]:
+        form = StudyForm(form_data(design_translations=json.dumps(bad)))
+        assert not form.is_valid() and message in json.dumps(form.errors, ensure_ascii=False)
 
 
 # --- the admin -------------------------------------------------------------------------------

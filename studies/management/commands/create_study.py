@@ -130,7 +130,7 @@ def parse_design_options(o: dict) -> dict:
 def parse_texts(texts: list[str]) -> tuple[dict[str, str], dict[str, dict[str, dict[str, str]]]]:
     """--text LANGUAGE:TEXT=VALUE options as the StudyForm's fields (consent_text_zh_hans=...), and
     the LANGUAGE:scale_label.KEY=VALUE and LANGUAGE:question.KEY=VALUE ones as design translations
-    ({"zh-hans": {"questions": {"preference": ...}}}, checked by study_create)."""
+    ({"zh-hans": {"questions": {"preference": ...}}}, the form's design_translations)."""
     languages = [code for code, _ in settings.LANGUAGES]
     known = [*TEXT_FIELDS, *(f"{prefix}.KEY" for prefix in DESIGN_TEXT_PREFIXES)]
     fields: dict[str, str] = {}
@@ -281,6 +281,8 @@ class Command(BaseCommand):
             data[f"{scale}_definition"] = o[f"{scale}_definition"]
         text_fields, design_texts = parse_texts(o["text"])
         data |= text_fields
+        if design_texts:
+            data["design_translations"] = json.dumps(design_texts)
         data["test_type"] = o["test_type"]
         design_options = parse_design_options(o)
         if design_options:
@@ -300,12 +302,7 @@ class Command(BaseCommand):
             raise CommandError(f"Invalid options: {errors}")
         try:
             with transaction.atomic():
-                options = form.service_options()
-                # The design's keys are the study's own, so study_create checks these texts
-                # (services.translations_clean), not the form.
-                for language, texts in design_texts.items():
-                    options["translations"].setdefault(language, {}).update(texts)
-                study = services.study_create(owner=owner, conditions=conditions, **options)
+                study = services.study_create(owner=owner, conditions=conditions, **form.service_options())
                 if o["open"]:
                     study = services.study_open(study=study)
         except services.StudyError as error:
