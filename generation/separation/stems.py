@@ -105,10 +105,9 @@ GAP_S = 4.0  # silence between stems rendered in one FluidSynth pass: longer tha
 # a minute to decode) and ~350 MB of audio at 16 kHz; a test split is one pass.
 PIECES_PER_PASS = 24
 
-SPLIT_RULE = (  # split_of and the soundfonts, in words (the sidecar's "split")
-    "whole pieces by sha1(piece name) % 10: 0-7 train, 8 validation, 9 test; rendered with "
-    f"{' and '.join(TRAINING_SOUNDFONTS)}; {' and '.join(HELDOUT_SOUNDFONTS)} held out of every split "
-    "for evaluation"
+SPLIT_RULE = (  # the soundfonts and split_of, in words (the sidecar's "split")
+    f"rendered with {' and '.join(TRAINING_SOUNDFONTS)} ({' and '.join(HELDOUT_SOUNDFONTS)} held out of "
+    "every split for evaluation); whole pieces by sha1(piece name) % 10: 0-7 train, 8 validation, 9 test"
 )
 
 

@@ -1,5 +1,7 @@
 """Rendered multitracks (generation/separation/stems.py) and a tiny model learning from them."""
 
+import json
+
 import numpy as np
 import pretty_midi
 import pytest
@@ -7,6 +9,7 @@ import torch
 
 from generation.nets.base import build_model
 from generation.nets.separation import SOURCES
+from generation.paths import PRETRAINED_DIR
 from generation.rendering import RenderingError
 from generation.separation import stems as stems_module
 from generation.separation.multitrack import Multitrack
@@ -259,3 +262,9 @@ def test_training_batches_tilt_each_stem_without_touching_the_cache(rendered_tra
     )
     assert np.corrcoef(low_gain, high_gain)[0, 1] < -0.9
     assert low_gain.std() > 0.1  # really random, stem by stem
+
+
+def test_the_committed_model_records_the_real_split_rule():
+    sidecar = json.loads((PRETRAINED_DIR / "separation.json").read_text())
+    assert sidecar["split"] == SPLIT_RULE
+    assert sidecar["corpus"] == "chorales" and sidecar["config"]["hidden"] == 256
