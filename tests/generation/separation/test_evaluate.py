@@ -97,6 +97,7 @@ def test_evaluate_separation_scores_any_soundfont(midi_corpus, tiny_checkpoint, 
         checkpoint=str(tiny_checkpoint),
         corpus=str(midi_corpus),
         soundfont=[str(find_soundfont(TRAINING_SOUNDFONTS[0])), str(find_soundfont(HELDOUT_SOUNDFONT))],
+        methods="model,irm1,irm2,mixture",
         seconds=2.0,
         json=str(out),
         no_progress=True,
@@ -129,3 +130,5 @@ def test_evaluate_separation_refuses_bad_soundfonts(midi_corpus, tiny_checkpoint
     assert not (tmp_path / "var" / "separation").exists()  # nothing rendered
     with pytest.raises(CommandError, match="at least 1"):
         call_command("evaluate_separation", checkpoint=str(tiny_checkpoint), tracks=0, no_progress=True)
+    with pytest.raises(CommandError, match="--methods: choose from model, irm1, irm2, mixture"):
+        call_command("evaluate_separation", checkpoint=str(tiny_checkpoint), methods="model,ceiling")
