@@ -1,7 +1,8 @@
 """gunicorn for docbgm: `gunicorn docbgm_site.wsgi -c docbgm_site/gunicorn.conf.py` (README, Production).
 
 Sized on the 2-core machine of benchmarks/bench_load.py (docs/load.md has the figures). A volunteer
-request is mostly Python (about 3 ms of CPU) with a few short database round trips in between,
+request is mostly Python (14-21 ms of CPU there, most of it the ORM building SQL; `bench_load.py
+--profile`) with a few short database round trips in between,
 so: one worker process per core plus one, each with a few threads that overlap one request's
 database wait with another's Python. More processes only added context switches; more threads
 only queued on the GIL. Command-line flags (or GUNICORN_CMD_ARGS) override anything here, e.g.
