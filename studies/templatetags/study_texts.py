@@ -14,4 +14,8 @@ register = template.Library()
 
 @register.filter
 def study_text(study, field: str):
+    """The text, or "" on a page that has no study (an error page rendered before any view, e.g.
+    the oversized-request page of docbgm_site.middleware), so the page's own default shows."""
+    if not hasattr(study, "text"):
+        return ""
     return study.text(field, get_language() or settings.LANGUAGE_CODE)
