@@ -102,7 +102,11 @@ def test_a_variant_key_means_the_committed_checkpoint():
     path = resolve_checkpoint("proposed")
     assert path.name == "proposed.safetensors" and path.parent.name == "pretrained"
     sidecar = read_sidecar(path)
-    assert sidecar["command"].startswith("python manage.py train proposed --preset small")
+    # Made by the one-budget retraining of every committed melody checkpoint (docs/generation.md).
+    assert sidecar["command"].startswith("python manage.py train_pretrained --only proposed")
+    assert (
+        sidecar["preset"] == "small" and sidecar["budget"]["examples_seen"] == sidecar["budget"]["examples"]
+    )
     assert path.stat().st_size < 5_000_000
     assert load_model("proposed").variant == "proposed"
     with pytest.raises(CheckpointError, match="no committed checkpoint"):

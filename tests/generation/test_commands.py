@@ -54,7 +54,7 @@ def test_train_then_compose_end_to_end(tmp_path):
     assert sidecar["split"].endswith("0 heldout, 1 validation, else train")
     assert [s for s, _ in sidecar["losses"]["validation"]] == [10, 12]
     assert (tmp_path / "ck" / "tiny-step6.safetensors").exists()
-    assert float(output.split("validation loss ")[1].split()[0]) == pytest.approx(
+    assert float(output.split("validation loss ")[1].split()[0].rstrip(",")) == pytest.approx(
         sidecar["final_validation_loss"], abs=1e-3
     )
 
