@@ -1207,6 +1207,18 @@ def _trial_of(
     return trial
 
 
+def _apply_player_event(played: Trial | PageClip, event: str, now) -> None:
+    """A trial's or a page clip's player event: "play" counts a play and starts the clock at the
+    first one; "ended" marks the end, refused before any play."""
+    if event == "play":
+        played.plays += 1
+        played.first_played_at = played.first_played_at or now
+    else:
+        if played.first_played_at is None:
+            raise StudyError("The clip has not been played yet.")
+        played.ended_at = now
+
+
 @transaction.atomic
 def trial_record_play(
     *, participant: Participant, public_id: str, event: str, position_s: float | None = None
@@ -1221,13 +1233,7 @@ def trial_record_play(
     participant = _live_participant(participant)
     trial = _trial_of(participant, public_id, lock=True, with_stimulus=False)  # events need no file
     now = timezone.now()
-    if event == "play":
-        trial.plays += 1
-        trial.first_played_at = trial.first_played_at or now
-    else:
-        if trial.first_played_at is None:
-            raise StudyError("The clip has not been played yet.")
-        trial.ended_at = now
+    _apply_player_event(trial, event, now)
     if len(trial.play_events) < MAX_PLAY_EVENTS:
         entry: dict[str, Any] = {"event": event, "at": now.isoformat()}
         if position_s is not None:
@@ -1364,13 +1370,7 @@ def page_clip_record_play(
     if clip is None:
         raise TrialNotFound("This clip is not part of your session.")
     now = timezone.now()
-    if event == "play":
-        clip.plays += 1
-        clip.first_played_at = clip.first_played_at or now
-    else:
-        if clip.first_played_at is None:
-            raise StudyError("The clip has not been played yet.")
-        clip.ended_at = now
+    _apply_player_event(clip, event, now)
     clip.save(update_fields=["plays", "first_played_at", "ended_at"])
     _touch(participant, now)
     return clip
