@@ -717,13 +717,19 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
 
 
 STUDY_VARIANTS = ("proposed", "bilstm", "ec2vae", "vded")  # the listening study's four systems
-SAMPLING_GRID = {"temperature": (0.6, 0.7, 0.8, 0.9, 1.0), "top_p": (0.8, 0.9, 1.0)}
+SAMPLING_GRID = {"temperature": (0.4, 0.5, 0.6, 0.7, 0.8, 1.0), "top_p": (0.7, 0.8, 0.9, 1.0)}
 
 
-def sampling_choice(settings: Settings, *, variants: Sequence[str] = STUDY_VARIANTS) -> Path:
+def sampling_choice(
+    settings: Settings,
+    *,
+    variants: Sequence[str] = STUDY_VARIANTS,
+    temperatures: Sequence[float] = SAMPLING_GRID["temperature"],
+    top_ps: Sequence[float] = SAMPLING_GRID["top_p"],
+) -> Path:
     """Choose the sampling defaults on the validation split (never the held-out items) and print them.
 
-    Every (temperature, top_p) of SAMPLING_GRID, with DEFAULT_SAMPLING's rest and hold limits, samples
+    Every (temperature, top_p) of the grid (default SAMPLING_GRID), with DEFAULT_SAMPLING's rest and hold limits, samples
     settings.draws melodies on the first settings.items validation pieces in 4/4 for each variant; the
     choice minimises the mean over variants of the distance to the real validation melodies
     (`distance_to_real`) plus the share of degenerate melodies.
@@ -750,8 +756,8 @@ def sampling_choice(settings: Settings, *, variants: Sequence[str] = STUDY_VARIA
     )
     models = {v: load_model(p) for v in variants if (p := find_checkpoint(v, settings)) is not None}
     rows = []
-    for temperature in SAMPLING_GRID["temperature"]:
-        for top_p in SAMPLING_GRID["top_p"]:
+    for temperature in temperatures:
+        for top_p in top_ps:
             sampling = Sampling.from_dict({"temperature": temperature, "top_p": top_p})
             drawn = {v: draw_melodies(m, items, settings, sampling) for v, m in models.items()}
             table, _ = distance_to_real(drawn, items)

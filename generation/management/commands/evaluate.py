@@ -64,6 +64,20 @@ class Command(BaseCommand):
             "--no-train", action="store_true", help="fail instead of training missing checkpoints"
         )
         parser.add_argument("--variant", help="the one variant of convergence / spectrograms / melody")
+        parser.add_argument(
+            "--grid-temperatures",
+            nargs="+",
+            type=float,
+            default=list(experiments.SAMPLING_GRID["temperature"]),
+            help="sampling: the temperatures tried",
+        )
+        parser.add_argument(
+            "--grid-top-p",
+            nargs="+",
+            type=float,
+            default=list(experiments.SAMPLING_GRID["top_p"]),
+            help="sampling: the nucleus masses tried",
+        )
 
     def handle(self, *args, **options):
         if options["items"] < 2:
@@ -108,7 +122,10 @@ class Command(BaseCommand):
                 folder = experiments.melody(settings, **one)
             elif name == "sampling":
                 folder = experiments.sampling_choice(
-                    settings, variants=variants or experiments.STUDY_VARIANTS
+                    settings,
+                    variants=variants or experiments.STUDY_VARIANTS,
+                    temperatures=options["grid_temperatures"],
+                    top_ps=options["grid_top_p"],
                 )
             elif name == "symbolic":
                 folder = experiments.symbolic_metrics(

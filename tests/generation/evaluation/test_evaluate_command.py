@@ -1,5 +1,6 @@
 """`manage.py evaluate report` end to end on tiny checkpoints trained here, on a small saved corpus."""
 
+import io
 import re
 
 import numpy as np
@@ -158,3 +159,52 @@ def test_missing_checkpoint_without_training_is_a_clear_error(tmp_path, corpus):
             "2",
             "--no-train",
         )
+
+
+def test_sampling_chooses_the_grid_setting_with_the_lowest_score(tmp_path, monkeypatch):
+    """The grid is scored on validation pieces: a corpus with 3 of them besides held-out and training ones."""
+    torch.set_num_threads(1)
+    monkeypatch.setenv("DOCBGM_CORPUS_DIR", str(tmp_path / "corpora"))
+    rng, keys = np.random.default_rng(1), [f"tiny/{i}" for i in range(200)]
+    chosen = []
+    for split, count in (("heldout", 2), ("validation", 3), ("train", 9)):
+        chosen += [k for k in keys if split_of(k) == split][:count]
+    corpus = "evalsampling"
+    save_corpus(corpus, [piece(k, rng) for k in chosen], cache_dir=tmp_path / "corpora")
+    checkpoints = tmp_path / "ckpt"
+    tiny_checkpoints(checkpoints, corpus)
+    out, log = tmp_path / "sampling", io.StringIO()
+    call_command(
+        "evaluate",
+        "sampling",
+        "--out",
+        str(out),
+        "--corpus",
+        corpus,
+        "--checkpoints",
+        str(checkpoints),
+        "--items",
+        "2",
+        "--draws",
+        "2",
+        "--seconds",
+        "24",  # 8 bars at 80 bpm: past the opening all pieces share, so the real melodies differ
+        "--variants",
+        "rnn",
+        "lstm1",
+        "--grid-temperatures",
+        "0.5",
+        "1.5",
+        "--grid-top-p",
+        "0.9",
+        "1.0",
+        stdout=log,
+    )
+    grid = pd.read_csv(out / "sampling" / "grid.csv", index_col=[0, 1])
+    assert list(grid.index) == [(0.5, 0.9), (0.5, 1.0), (1.5, 0.9), (1.5, 1.0)]
+    # score = mean distance over the systems + share of degenerate melodies (2 items x 2 draws x 2 systems)
+    expected = grid[["rnn_distance", "lstm1_distance"]].mean(axis=1) + grid["degenerate"] / 8
+    assert grid["score"].notna().all() and np.allclose(grid["score"], expected)
+    best = grid["score"].idxmin()
+    assert f"chosen: temperature {best[0]}, top_p {best[1]}" in log.getvalue()
+    assert "validation melodies" in log.getvalue()
