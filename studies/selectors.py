@@ -99,7 +99,12 @@ def participant_by_token(*, study: Study, token: str) -> Participant | None:
     """The session with this token in this study, or None (also for another study's token)."""
     if not token:
         return None
-    return Participant.objects.select_related("study").filter(study=study, token=token).first()
+    # Tokens are unique: no ORDER BY (Meta.ordering would join the study again to sort one row).
+    rows = list(Participant.objects.filter(study=study, token=token).order_by()[:1])
+    if not rows:
+        return None
+    rows[0].study = study
+    return rows[0]
 
 
 # --- Researchers -----------------------------------------------------------------------------

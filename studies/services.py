@@ -963,7 +963,7 @@ def participant_join(
         study = Study.objects.select_for_update().get(pk=study.pk)
         _check_open(study)
         if prolific_pid:
-            existing = Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
+            existing = _unique(Participant.objects.filter(study=study, prolific_pid=prolific_pid))
             if existing is not None:
                 raise ParticipantElsewhere(_ELSEWHERE.get(existing.status, _ELSEWHERE[None]))
         if consent_version != study.consent_version:
@@ -1185,6 +1185,15 @@ def participant_record_volume_check(*, participant: Participant) -> Participant:
     return participant
 
 
+def _unique(queryset):
+    """The row of a query on a unique key, or None. Unordered ([:1], not .first()): the models'
+    Meta.ordering follows their foreign keys (a trial's ["participant", ...] orders by the
+    participant's study's created_at), so an ORDER BY would join two more tables for one row and
+    cost compiling on every volunteer request."""
+    rows = list(queryset.order_by()[:1])
+    return rows[0] if rows else None
+
+
 def _trial_of(
     participant: Participant,
     public_id: str,
@@ -1198,9 +1207,7 @@ def _trial_of(
     if lock:
         # The trial row only: locking the joined stimulus would queue everyone hearing that clip.
         queryset = queryset.select_for_update(of=("self",))
-    # [:1], not .first(): public ids are unique, and .first()'s ORDER BY costs compiling per request.
-    rows = list(queryset.filter(participant=participant, public_id=str(public_id))[:1])
-    trial = rows[0] if rows else None
+    trial = _unique(queryset.filter(participant=participant, public_id=str(public_id)))
     if trial is None:
         # Same answer for a wrong id and another volunteer's id: nothing to learn by guessing.
         raise TrialNotFound("This clip is not part of your session.")
@@ -1293,9 +1300,9 @@ def rating_submit(
         with transaction.atomic():
             return _rating_submit(participant, public_id, naturalness, creativity, musicality)
     except IntegrityError:
-        existing = Rating.objects.filter(
-            trial__participant=participant, trial__public_id=str(public_id)
-        ).first()
+        existing = _unique(
+            Rating.objects.filter(trial__participant=participant, trial__public_id=str(public_id))
+        )
         if existing is None:
             raise
         return existing
@@ -1339,10 +1346,8 @@ class AnswerInvalid(StudyError):
 
 
 def _page_of(participant: Participant, public_id: str) -> Page:
-    page = (
-        Page.objects.select_for_update(of=("self",))
-        .filter(participant=participant, public_id=str(public_id))
-        .first()
+    page = _unique(
+        Page.objects.select_for_update(of=("self",)).filter(participant=participant, public_id=str(public_id))
     )
     if page is None:
         # Same answer for a wrong id and another volunteer's id: nothing to learn by guessing.
@@ -1362,10 +1367,10 @@ def page_clip_record_play(
     if event not in ("play", "ended"):
         raise StudyError("Unknown player event.")
     participant = _live_participant(participant)
-    clip = (
-        PageClip.objects.select_for_update(of=("self",))
-        .filter(page__participant=participant, public_id=str(public_id))
-        .first()
+    clip = _unique(
+        PageClip.objects.select_for_update(of=("self",)).filter(
+            page__participant=participant, public_id=str(public_id)
+        )
     )
     if clip is None:
         raise TrialNotFound("This clip is not part of your session.")
@@ -1493,9 +1498,9 @@ def _submit_once(participant: Participant, public_id: str, test_type: str, answe
         with transaction.atomic():
             return _answer_page(participant, public_id, test_type, answer)
     except IntegrityError:
-        existing = Page.objects.filter(
-            participant=participant, public_id=str(public_id), submitted_at__isnull=False
-        ).first()
+        existing = _unique(
+            Page.objects.filter(participant=participant, public_id=str(public_id), submitted_at__isnull=False)
+        )
         if existing is None:
             raise
         return existing

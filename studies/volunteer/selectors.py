@@ -31,9 +31,11 @@ def session_participant_in(*, request: HttpRequest, slug: str) -> Participant | 
 
 
 def _one(queryset):
-    """The row of a query on a unique key, or None: `.first()` would add an ORDER BY, which costs
-    compiling on every volunteer request and orders nothing here."""
-    rows = list(queryset[:1])
+    """The row of a query on a unique key, or None. Unordered: `.first()` would add an ORDER BY,
+    and the models' Meta.ordering follows their foreign keys (a trial's ["participant", ...] orders
+    by the participant's study's created_at), which joins two more tables, costs compiling on every
+    volunteer request and orders nothing here."""
+    rows = list(queryset.order_by()[:1])
     return rows[0] if rows else None
 
 
@@ -48,9 +50,7 @@ def participant_clip_stimulus(*, participant: Participant, public_id: str) -> St
     trial = participant_trial(participant=participant, public_id=public_id)
     if trial is not None:
         return trial.stimulus
-    clip = (
-        PageClip.objects.select_related("stimulus")
-        .filter(page__participant=participant, public_id=public_id)
-        .first()
+    clip = _one(
+        PageClip.objects.select_related("stimulus").filter(page__participant=participant, public_id=public_id)
     )
     return clip.stimulus if clip is not None else None
