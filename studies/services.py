@@ -1122,7 +1122,17 @@ def _lock_participant(participant: Participant) -> Participant:
     (participant, then trial) everywhere, so they can never deadlock."""
     # of=("self",): lock the participant only; a plain FOR UPDATE would lock the joined study row
     # too and queue every volunteer's writes (and the joins) behind each other.
-    return Participant.objects.select_related("study").select_for_update(of=("self",)).get(pk=participant.pk)
+    queryset = Participant.objects.select_for_update(of=("self",))
+    study = participant._state.fields_cache.get("study")
+    if study is None or study.pk != participant.study_id:
+        return queryset.select_related("study").get(pk=participant.pk)
+    # The study the volunteer's request already loaded (session_participant_in), with its status
+    # read again here: only the status changes under an open study's volunteers (closing it), and
+    # reloading its ~30 columns was a fifth of every event's and rating's CPU.
+    locked = queryset.annotate(study_status_now=F("study__status")).get(pk=participant.pk)
+    study.status = locked.study_status_now
+    locked.study = study
+    return locked
 
 
 def _check_live(participant: Participant) -> None:
