@@ -1210,10 +1210,12 @@ def _trial_of(
     *,
     lock: bool,
     with_rating: bool = False,
-    with_stimulus: bool = True,
+    with_duration: bool = False,
 ) -> Trial:
-    related = [*(["stimulus"] if with_stimulus else []), *(["rating"] if with_rating else [])]
-    queryset = Trial.objects.select_related(*related) if related else Trial.objects.all()
+    queryset = Trial.objects.select_related("rating") if with_rating else Trial.objects.all()
+    if with_duration:
+        # The clip's length as trial.clip_duration_s: one column, not the stimulus's ~15.
+        queryset = queryset.annotate(clip_duration_s=F("stimulus__duration_s"))
     if lock:
         # The trial row only: locking the joined stimulus would queue everyone hearing that clip.
         queryset = queryset.select_for_update(of=("self",))
@@ -1248,7 +1250,7 @@ def trial_record_play(
     if event not in ("play", "ended"):
         raise StudyError("Unknown player event.")
     participant = _live_participant(participant)
-    trial = _trial_of(participant, public_id, lock=True, with_stimulus=False)  # events need no file
+    trial = _trial_of(participant, public_id, lock=True)
     now = timezone.now()
     _apply_player_event(trial, event, now)
     if len(trial.play_events) < MAX_PLAY_EVENTS:
@@ -1320,7 +1322,7 @@ def rating_submit(
 
 def _rating_submit(participant, public_id, naturalness, creativity, musicality) -> Rating:
     participant = _lock_participant(participant)
-    trial = _trial_of(participant, public_id, lock=True, with_rating=True)
+    trial = _trial_of(participant, public_id, lock=True, with_rating=True, with_duration=True)
     existing = getattr(trial, "rating", None)
     if existing is not None:
         return existing
@@ -1334,7 +1336,7 @@ def _rating_submit(participant, public_id, naturalness, creativity, musicality) 
         raise ListenIncomplete("Please play the clip before rating it.")
     now = timezone.now()
     listened = (now - trial.first_played_at).total_seconds()
-    if listened + LISTEN_TOLERANCE_S < trial.stimulus.duration_s:
+    if listened + LISTEN_TOLERANCE_S < trial.clip_duration_s:
         raise ListenIncomplete("Please listen to the whole clip before rating it.")
     rating = Rating(trial=trial, listen_time_s=round(listened, 3), plays=trial.plays, **values)
     # Field validators only: the 1-5 check constraints are the database's (three queries otherwise).
