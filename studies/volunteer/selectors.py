@@ -4,11 +4,13 @@ from django.http import HttpRequest
 
 from generation.models import Stimulus
 from studies import selectors
-from studies.models import PageClip, Participant, Study, Trial
+from studies.models import Participant, Study
 
 # The Django session (server side) maps study slug -> participant token; the browser holds only
 # the session cookie, never the token or any id.
 SESSION_KEY = "volunteer_tokens"
+# Studies that volunteers can see (drafts do not exist for them).
+VISIBLE_STATUSES = [status for status in Study.Status.values if status != Study.Status.DRAFT]
 
 
 def session_participant(*, request: HttpRequest, study: Study) -> Participant | None:
@@ -39,18 +41,33 @@ def _one(queryset):
     return rows[0] if rows else None
 
 
-def participant_trial(*, participant: Participant, public_id: str) -> Trial | None:
-    """One of this participant's own trials, or None (also for another participant's trial)."""
-    return _one(participant.trials.select_related("stimulus").filter(public_id=public_id))
+def participant_clip_stimulus(*, request: HttpRequest, slug: str, public_id: str) -> Stimulus | None:
+    """The stimulus behind one of this browser's clip URLs in the open or closed study `slug`: a
+    trial's, or a MUSHRA or pairwise page's clip (both ids are opaque and share /clip/<id>/); None
+    for no session, a draft, anyone else's clip or no clip.
 
-
-def participant_clip_stimulus(*, participant: Participant, public_id: str) -> Stimulus | None:
-    """The stimulus behind one of this participant's clip URLs: a trial's, or a MUSHRA or pairwise
-    page's clip (both ids are opaque and share /clip/<id>/); None for anyone else's or no clip."""
-    trial = participant_trial(participant=participant, public_id=public_id)
-    if trial is not None:
-        return trial.stimulus
-    clip = _one(
-        PageClip.objects.select_related("stimulus").filter(page__participant=participant, public_id=public_id)
+    One query for a trial's clip, straight from the session's token: a clip needs neither the
+    participant nor the study loaded, and of the stimulus only its file. Every condition is in one
+    filter(), so all of them hold for the same trial (or page clip) row.
+    """
+    token = request.session.get(SESSION_KEY, {}).get(slug, "")
+    if not token:
+        return None
+    stimulus = _one(
+        Stimulus.objects.only("audio").filter(
+            trials__public_id=public_id,
+            trials__participant__token=token,
+            trials__participant__study__slug=slug,
+            trials__participant__study__status__in=VISIBLE_STATUSES,
+        )
     )
-    return clip.stimulus if clip is not None else None
+    if stimulus is not None:
+        return stimulus
+    return _one(
+        Stimulus.objects.only("audio").filter(
+            page_clips__public_id=public_id,
+            page_clips__page__participant__token=token,
+            page_clips__page__participant__study__slug=slug,
+            page_clips__page__participant__study__status__in=VISIBLE_STATUSES,
+        )
+    )

@@ -127,6 +127,15 @@ def _page_config(request, slug: str, step: str, **extra) -> dict:
     }
 
 
+def _render_step(request, template: str, context: dict) -> HttpResponse:
+    """A step's page: the language form's {% csrf_token %} shows the token the page script got
+    (page_config), instead of masking the secret a second time for the same response."""
+    config = context.get("page_config")
+    if config and "csrf" in config:
+        context["csrf_token"] = config["csrf"]
+    return render(request, template, context)
+
+
 def _scales(study: Study) -> list[dict]:
     labels = {"naturalness": _("Naturalness"), "creativity": _("Creativity"), "musicality": _("Musicality")}
     # The definitions in the language shown: the researcher's own for it, else the built-in ones'
@@ -160,7 +169,7 @@ def session(request: HttpRequest, slug: str) -> HttpResponse:
             request, slug, "volume", urls={"volume": reverse("volunteer:api-volume", args=[slug])}
         )
         context |= {"tone_url": reverse("volunteer:tone", args=[slug]), "page_config": config}
-        return render(request, "studies/volunteer/volume.html", context)
+        return _render_step(request, "studies/volunteer/volume.html", context)
 
     if step.kind == "headphone":
         plan = _huggins_plan(request, participant)
@@ -177,7 +186,7 @@ def session(request: HttpRequest, slug: str) -> HttpResponse:
             "sound_url": reverse("volunteer:huggins", args=[slug]),
             "page_config": config,
         }
-        return render(request, "studies/volunteer/headphones.html", context)
+        return _render_step(request, "studies/volunteer/headphones.html", context)
 
     if step.kind in ("practice", "trial"):
         trial = step.trial
@@ -193,7 +202,15 @@ def session(request: HttpRequest, slug: str) -> HttpResponse:
             scales=[{"name": s["name"], "label": str(s["label"])} for s in scales],
             played_to_end=trial.ended_at is not None,
         )
-        points = [(1, _("Very poor")), (2, _("Poor")), (3, _("Fair")), (4, _("Good")), (5, _("Excellent"))]
+        # The values as text: the template shows each twice per scale, and an int would go through
+        # number localisation every time (the same digits in every language offered).
+        points = [
+            ("1", _("Very poor")),
+            ("2", _("Poor")),
+            ("3", _("Fair")),
+            ("4", _("Good")),
+            ("5", _("Excellent")),
+        ]
         context |= {
             "practice": step.kind == "practice",
             "progress": {
@@ -209,11 +226,11 @@ def session(request: HttpRequest, slug: str) -> HttpResponse:
             "points": points,
             "page_config": config,
         }
-        return render(request, "studies/volunteer/trial.html", context)
+        return _render_step(request, "studies/volunteer/trial.html", context)
 
     if step.kind in ("practice_page", "page"):
         template, page_context = pages.page_view(request, slug, step, _page_config)
-        return render(request, template, context | page_context)
+        return _render_step(request, template, context | page_context)
 
     if step.kind in ("done", "completed"):
         try:
@@ -251,8 +268,7 @@ def _participant_or_404(request, slug: str):
 @require_http_methods(["GET", "HEAD"])
 def clip(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
     """A trial's or a page clip's audio, only for the participant it belongs to."""
-    participant = _participant_or_404(request, slug)
-    stimulus = participant_clip_stimulus(participant=participant, public_id=public_id)
+    stimulus = participant_clip_stimulus(request=request, slug=slug, public_id=public_id)
     if stimulus is None:
         raise Http404
     return audio.audio_response(request, audio.clean_audio(stimulus.audio.path))

@@ -61,8 +61,9 @@ def test_trial_page_clip_events_and_rating_queries(study, django_assert_num_quer
         page = client.get("/s/q/go/")
     assert page.status_code == 200 and trial.public_id in page.content.decode()
 
-    # session, participant, the trial with its stimulus; the file is read, not the database
-    with django_assert_num_queries(3):
+    # session, then the stimulus's file name found from the session's token through the trial in
+    # one query (no participant or study loaded); the file is read, not the database
+    with django_assert_num_queries(2):
         clip = client.get(f"/s/q/clip/{trial.public_id}/", headers={"Range": "bytes=0-"})
         body = b"".join(clip.streaming_content)
     assert clip.status_code == 206 and len(body) == int(clip["Content-Length"])
