@@ -28,10 +28,10 @@ MIN_PIECE_BARS = 4  # a shorter held-out piece repeats too often to be a fair it
 MAX_ITEM_REST_SHARE = 0.2
 # How generated melodies are drawn by default (generation.sampling.DEFAULT_SAMPLING): chosen on the
 # validation split, never on the held-out items, by `python manage.py evaluate sampling --items 12 --draws 2`
-# (the lowest mean distance to the real validation melodies over the study's four systems). Here, without
-# torch, so that forms, the API and the services share one default.
-SAMPLING_TEMPERATURE = 0.6
-SAMPLING_TOP_P = 0.8
+# (the lowest mean distance to the real validation melodies over the study's four systems; docs/generation.md
+# gives the grid). Here, without torch, so that forms, the API and the services share one default.
+SAMPLING_TEMPERATURE = 0.4
+SAMPLING_TOP_P = 0.7
 
 
 class StimulusItemError(ValueError):

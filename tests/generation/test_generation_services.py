@@ -25,7 +25,7 @@ from generation.services import (
     stimulus_set_build,
     stimulus_set_request,
 )
-from generation.stimuli import SAMPLING_TEMPERATURE
+from generation.stimuli import SAMPLING_TEMPERATURE, SAMPLING_TOP_P
 from tests.generation import stimuli_fixtures
 from tests.generation.stimuli_fixtures import CORPUS
 
@@ -238,7 +238,7 @@ def test_generated_set_records_checkpoint_seed_and_parameters(heldout_corpus, ti
         sampling = stimulus.provenance["parameters"]["sampling"]  # every draw setting, chosen on validation
         assert sampling == {
             "temperature": SAMPLING_TEMPERATURE,
-            "top_p": 0.8,
+            "top_p": SAMPLING_TOP_P,
             "max_rest_bars": 1.0,
             "max_note_bars": 1.0,
             "max_rest_share": 0.5,
