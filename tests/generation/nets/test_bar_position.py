@@ -194,7 +194,9 @@ def fingerprint(variant: str) -> tuple[str, str]:
     weights = hashlib.sha1()
     for name, tensor in model.state_dict().items():
         weights.update(name.encode() + tensor.detach().numpy().tobytes())
-    melody = sample_melody(model, parse_progression("C | Am | F | G | C | G | C | C"), seed=3, sampling=PINNED_SAMPLING)
+    melody = sample_melody(
+        model, parse_progression("C | Am | F | G | C | G | C | C"), seed=3, sampling=PINNED_SAMPLING
+    )
     return weights.hexdigest(), hashlib.sha1(melody.astype(np.int64).tobytes()).hexdigest()
 
 
