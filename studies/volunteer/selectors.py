@@ -18,6 +18,32 @@ def session_participant(*, request: HttpRequest, study: Study) -> Participant | 
     return selectors.participant_by_token(study=study, token=token)
 
 
+# Columns that no volunteer request after the join reads from session_participant_in's row: each
+# costs compiling and converting on every request (the questionnaire and analysis options are JSON).
+# The services write through their own locked read of the participant (services._lock_participant),
+# which loads every participant column; a deferred field is still read if touched (one query more).
+UNUSED_ON_VOLUNTEER_REQUESTS = (
+    "prolific_pid",
+    "prolific_study_id",
+    "prolific_session_id",
+    "consent_version",
+    "consented_at",
+    "questionnaire",
+    "assignment_seed",
+    "created_at",
+    "completed_at",
+    "study__description",
+    "study__consent_text",
+    "study__consent_version",
+    "study__analysis_options",
+    "study__seed",
+    "study__owner",
+    "study__created_at",
+    "study__opened_at",
+    "study__closed_at",
+)
+
+
 def session_participant_in(*, request: HttpRequest, slug: str) -> Participant | None:
     """This browser's participant in the open or closed study `slug`, its study loaded with it:
     one query for what the volunteer's every request needs (None: no session, or a draft)."""
@@ -26,6 +52,7 @@ def session_participant_in(*, request: HttpRequest, slug: str) -> Participant | 
         return None
     queryset = (
         Participant.objects.select_related("study")
+        .defer(*UNUSED_ON_VOLUNTEER_REQUESTS)
         .filter(token=token, study__slug=slug)
         .exclude(study__status=Study.Status.DRAFT)
     )
