@@ -12,10 +12,14 @@ For each recording:
    least VOCALS_MIN_VOICED of the frames where they sound); otherwise on music + vocals, where the
    lead of a recording without a voice-like source ends up. Tracking the vocals alone is what
    finds the top line of four-part music: on music + vocals pYIN follows the inner voices;
-4. each 16th step takes the pitch most of its frames have (a rest when most are unvoiced); a step
-   starts a note when its pitch differs from the step before or the melody stem has an onset there
-   (a repeated note; librosa onsets on that stem alone, with a high threshold, so leaked drums do
-   not cut held notes), else it holds;
+4. each 16th step takes the pitch with the most voicing probability among its frames (a rest when
+   most are unvoiced) and a confidence: pYIN's voicing probability times how steady the pitch is
+   (a glide counts little). A confident step starts a note when its pitch differs from the note
+   sounding or the melody stem has an onset there (a repeated note; librosa onsets on that stem
+   alone, with a high threshold, so leaked drums do not cut held notes), else it holds. Doubtful
+   steps (an attack under the previous note's release or a room's tail, a portamento) make no
+   note of their own: they begin the next confident note, or extend the sounding one, unless they
+   hold one other pitch for NOTE_MIN_STEPS or more;
 5. chords: per beat, the mean CQT chroma of bass + music + vocals, its strong pitch classes and the
    bass stem's strongest pitch class go to the corpus's own chord recognition
    (generation.music.chords.recognise_chord), so audio and symbolic pieces get chords the same way;
@@ -58,6 +62,10 @@ VOCALS_MIN_SHARE = 0.1  # of the pitched stems' energy, for the vocals stem to c
 VOCALS_MIN_VOICED = 0.3  # share of sounding frames in which pYIN hears a pitch in the vocals stem
 SOUNDING_LEVEL = 0.05  # of the loudest frame: below it the pitched stems are silent
 STEP_MIN_VOICED = 0.5  # share of a step's frames with a pitch for the step to be a note
+NOTE_MIN_STEPS = 2  # a run of doubtful steps this long, of another pitch, is a note, not an attack
+GLIDE_SPAN_SECONDS = 0.1  # the pitch slope is measured across this span
+GLIDE_SLOPE = 8.0  # semitones per second: a pitch moving this fast counts as e^-1 steady
+STEP_MIN_CONFIDENCE = 0.5  # pYIN's mean voicing probability for a step to fix a note's pitch
 
 
 class NoMelodyError(ValueError):
@@ -103,12 +111,14 @@ class PitchLine:
         pitch: (frames,) rounded MIDI pitch per frame, 0 where unvoiced.
         times: (frames,) frame centres in seconds.
         onsets: onset times in seconds heard in that stem (they split repeated notes).
+        confidence: (frames,) pYIN's voicing probability per frame (None: 1 wherever voiced).
     """
 
     stem: str
     pitch: np.ndarray
     times: np.ndarray
     onsets: np.ndarray
+    confidence: np.ndarray | None = None
 
     def notes(self) -> list[tuple[float, float, int]]:
         """Runs of one pitch as (onset s, offset s, MIDI pitch), before any grid."""
@@ -126,16 +136,31 @@ class PitchLine:
         return notes
 
 
-def track_pitch(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(frames,) rounded, median-filtered pYIN pitch (0 = unvoiced) and (frames,) frame times."""
+def track_pitch(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frames,) rounded, median-filtered pYIN pitch (0 = unvoiced), frame times, voicing probability."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pYIN warns on all-unvoiced input
-        f0, voiced, _ = librosa.pyin(
+        f0, voiced, probability = librosa.pyin(
             audio, fmin=FMIN, fmax=FMAX, sr=sample_rate, frame_length=2048, hop_length=PYIN_HOP
         )
     pitch = np.where(voiced & np.isfinite(f0), np.round(librosa.hz_to_midi(np.nan_to_num(f0, nan=1.0))), 0)
     pitch = scipy.signal.medfilt(pitch, MEDIAN_FRAMES).astype(int)
-    return pitch, librosa.times_like(pitch, sr=sample_rate, hop_length=PYIN_HOP)
+    confidence = np.nan_to_num(np.asarray(probability, dtype=np.float64)) * steadiness(f0, sample_rate)
+    return pitch, librosa.times_like(pitch, sr=sample_rate, hop_length=PYIN_HOP), confidence
+
+
+def steadiness(f0: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(frames,) 1 where the pitch holds still, falling towards 0 where it glides.
+
+    The slope is the pitch change across GLIDE_SPAN_SECONDS around each frame (semitones per
+    second); the weight is exp(-(slope / GLIDE_SLOPE)^2). Unvoiced neighbours count as no change.
+    """
+    midi = librosa.hz_to_midi(np.where(np.isfinite(f0), f0, np.nan))
+    half = max(1, round(GLIDE_SPAN_SECONDS * sample_rate / PYIN_HOP / 2))
+    padded = np.pad(midi, half, constant_values=np.nan)
+    change = np.abs(padded[2 * half :] - padded[: -2 * half])
+    slope = np.nan_to_num(change, nan=0.0) / (2 * half * PYIN_HOP / sample_rate)
+    return np.exp(-((slope / GLIDE_SLOPE) ** 2))
 
 
 def stem_onsets(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -158,43 +183,119 @@ def melody_line(stems: np.ndarray, sample_rate: int) -> PitchLine:
     index = {name: i for i, name in enumerate(SOURCES)}
     vocals = stems[index["vocals"]]
     pitched = stems[index["bass"]] + stems[index["music"]] + vocals
-    pitch, times = track_pitch(vocals, sample_rate)
+    pitch, times, confidence = track_pitch(vocals, sample_rate)
     level = librosa.feature.rms(y=pitched, frame_length=2048, hop_length=PYIN_HOP)[0][: len(pitch)]
     sounding = level > SOUNDING_LEVEL * (level.max() + 1e-12)
     share = float(np.sum(vocals**2) / (np.sum(pitched**2) + 1e-12))
     voiced = float((pitch[sounding] > 0).mean()) if sounding.any() else 0.0
     if share >= VOCALS_MIN_SHARE and voiced >= VOCALS_MIN_VOICED:
-        return PitchLine("vocals", pitch, times, stem_onsets(vocals, sample_rate))
+        return PitchLine("vocals", pitch, times, stem_onsets(vocals, sample_rate), confidence)
     lead = stems[index["music"]] + vocals
-    pitch, times = track_pitch(lead, sample_rate)
-    return PitchLine("music+vocals", pitch, times, np.array([]))
+    pitch, times, confidence = track_pitch(lead, sample_rate)
+    return PitchLine("music+vocals", pitch, times, np.array([]), confidence)
+
+
+def step_pitches(line: PitchLine, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per 16th step: its pitch (0 = rest), its confidence, and whether the stem has an onset there.
+
+    A step is a rest when fewer than STEP_MIN_VOICED of its frames have a pitch; otherwise its pitch
+    is the one with the largest summed voicing probability among its frames (a plain majority when
+    the line has no probabilities), and its confidence is the mean voicing probability of its frames.
+    An onset counts for a step when it lies within half a step of the step's start.
+    """
+    steps = len(grid) - 1
+    confidence = line.confidence if line.confidence is not None else (line.pitch > 0).astype(float)
+    owner = np.searchsorted(grid, line.times, side="right") - 1
+    half = np.diff(grid) / 2
+    pitches, confidences = np.zeros(steps, dtype=np.int64), np.zeros(steps)
+    onsets = np.zeros(steps, dtype=bool)
+    for step in range(steps):
+        inside = owner == step
+        pitch = line.pitch[inside]
+        voiced = pitch > 0
+        onsets[step] = bool(np.any(np.abs(line.onsets - grid[step]) < half[step]))
+        if not inside.any() or voiced.sum() < STEP_MIN_VOICED * inside.sum():
+            continue
+        values, where = np.unique(pitch[voiced], return_inverse=True)
+        weights = np.bincount(where, weights=confidence[inside][voiced] + 1e-9)
+        pitches[step] = int(values[weights.argmax()])
+        confidences[step] = float(confidence[inside].mean())
+    return pitches, confidences, onsets
 
 
 def melody_on_grid(line: PitchLine, grid: np.ndarray) -> np.ndarray:
     """A pitch track -> (T,) melody tokens, deciding each 16th step by the frames inside it.
 
-    A step is a rest when fewer than STEP_MIN_VOICED of its frames have a pitch; otherwise its pitch
-    is their most common one. A step starts a note when its pitch differs from the step before, or
-    when the stem has an onset within half a step of the step's start (a repeated note); else it
-    holds. Deciding per step, not per pitch run, makes a late pitch change (a slow attack, a
-    release ringing into the next note) or a few frames of jitter cost nothing.
+    Each step gets a pitch (or a rest) and a confidence (`step_pitches`). A confident step (mean
+    voicing probability at least STEP_MIN_CONFIDENCE) starts a note when its pitch differs from the
+    note sounding, or when the stem has an onset there (a repeated note); else it holds. A doubtful
+    step between two notes (the attack of a note while the previous one still rings, or a room's
+    tail over it: pYIN is unsure and reads a pitch in between) does not make a note of its own: if
+    its pitch is the sounding note's it holds that note, otherwise it is the start of the next
+    confident step's note, so that note's onset is where the change began. Doubtful steps that no
+    confident step resolves (before a rest or the end, or back to the sounding pitch) keep their
+    own pitches. Deciding per step, not per pitch run, makes a late pitch change or a few frames of
+    jitter cost nothing.
     """
-    steps = len(grid) - 1
-    melody = np.full(steps, REST, dtype=np.int64)
-    owner = np.searchsorted(grid, line.times, side="right") - 1
-    half = np.diff(grid) / 2
-    previous = 0
-    for step in range(steps):
-        inside = line.pitch[owner == step]
-        voiced = inside[inside > 0]
-        if len(inside) == 0 or len(voiced) < STEP_MIN_VOICED * len(inside):
-            previous = 0
+    pitches, confidences, onsets = step_pitches(line, grid)
+    melody = np.full(len(pitches), REST, dtype=np.int64)
+    sounding = 0  # the pitch of the note being held (0 after a rest)
+    pending: list[int] = []  # doubtful steps since the sounding note, waiting for a confident one
+
+    def settle(steps: list[int]) -> None:
+        """Doubtful steps no confident one explains: a run of one pitch shorter than NOTE_MIN_STEPS
+        (and not struck by an onset) is pYIN wandering, not a note; it extends what sounds."""
+        nonlocal sounding
+        start = 0
+        while start < len(steps):
+            end = start + 1
+            while end < len(steps) and pitches[steps[end]] == pitches[steps[start]]:
+                end += 1
+            run, pitch = steps[start:end], int(pitches[steps[start]])
+            if end - start < NOTE_MIN_STEPS and not onsets[run[0]]:
+                melody[run] = HOLD if sounding else REST
+            else:
+                melody[run[0]] = pitch if pitch != sounding or onsets[run[0]] else HOLD
+                melody[run[1:]] = HOLD
+                sounding = pitch
+            start = end
+
+    for step, (pitch, confidence) in enumerate(zip(pitches.tolist(), confidences.tolist())):
+        if pitch == 0:
+            settle(pending)
+            pending, sounding = [], 0
             continue
-        values, counts = np.unique(voiced, return_counts=True)
-        pitch = int(values[counts.argmax()])
-        repeated = bool(np.any(np.abs(line.onsets - grid[step]) < half[step]))
-        melody[step] = pitch if pitch != previous or repeated else HOLD
-        previous = pitch
+        if confidence < STEP_MIN_CONFIDENCE:
+            if pending or pitch != sounding or onsets[step] or sounding == 0:
+                pending.append(step)
+            else:
+                melody[step] = HOLD
+            continue
+        # the attack is the doubtful steps just before this one: runs shorter than NOTE_MIN_STEPS
+        # or of this pitch; a longer run of another pitch before them was a note of its own
+        first = len(pending)
+        while first > 0:
+            run = first
+            while run > 0 and pitches[pending[run - 1]] == pitches[pending[first - 1]]:
+                run -= 1
+            if first - run >= NOTE_MIN_STEPS and pitches[pending[first - 1]] != pitch:
+                break
+            first = run
+        settle(pending[:first])
+        pending = pending[first:]
+        if pending and (pitch != sounding or onsets[pending].any()):
+            if onsets[step] and not onsets[pending].any() and sounding:
+                melody[pending] = HOLD  # the attack is here: the doubtful steps were the old note's tail
+                melody[step] = pitch
+            else:
+                melody[pending[0]] = pitch  # the note began where the change did
+                melody[pending[1:]] = HOLD
+                melody[step] = HOLD
+        else:
+            settle(pending)
+            melody[step] = pitch if pitch != sounding or onsets[step] else HOLD
+        pending, sounding = [], pitch
+    settle(pending)
     return melody
 
 

@@ -201,6 +201,25 @@ def test_melody_on_grid_decides_each_step_by_its_frames():
     assert melody.tolist() == [60, HOLD, HOLD, HOLD, 62, HOLD, 62, REST]
 
 
+def test_doubtful_steps_begin_the_next_note_instead_of_making_their_own():
+    grid = np.arange(0, 2.51, 0.25)  # 10 steps of 250 ms
+    times = np.arange(0, 2.5, 0.01)
+    pitch = np.zeros(len(times), dtype=int)
+    confidence = np.full(len(times), 0.9)
+    pitch[times < 0.5] = 72
+    glide = (times >= 0.5) & (times < 0.75)  # the new note's attack under the old one's release
+    pitch[glide], confidence[glide] = 71, 0.2
+    pitch[(times >= 0.75) & (times < 1.5)] = 69
+    wander = (times >= 1.25) & (times < 1.5)  # one unsure step inside the held note
+    pitch[wander], confidence[wander] = 70, 0.1
+    eighth = (times >= 1.5) & (times < 2.0)  # two unsure steps of one pitch: a note of its own
+    pitch[eighth], confidence[eighth] = 67, 0.3
+    pitch[times >= 2.0] = 65
+    line = PitchLine("vocals", pitch, times, onsets=np.array([]), confidence=confidence)
+    melody = melody_on_grid(line, grid)
+    assert melody.tolist() == [72, HOLD, 69, HOLD, HOLD, HOLD, 67, HOLD, 65, HOLD]
+
+
 def test_chords_follow_the_harmony_and_the_bass():
     beat = 0.5
     bars = [
