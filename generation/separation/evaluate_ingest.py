@@ -80,13 +80,20 @@ class PieceScore:
     true_tempo_bpm: float
 
 
-def heldout_chorales(count: int) -> Iterator[tuple[str, pretty_midi.PrettyMIDI]]:
-    """The first `count` chorales (by file name) in the separation test split."""
+def heldout_chorales(count: int, split: str = "test") -> Iterator[tuple[str, pretty_midi.PrettyMIDI]]:
+    """The first `count` chorales (by file name) in a separation split not trained on.
+
+    Args:
+        split: "test" (what evaluate_ingest reports) or "validation" (to check that a choice made
+            while looking at the test pieces holds on others).
+    """
+    if split not in ("test", "validation"):
+        raise ValueError(f"split must be 'test' or 'validation', not {split!r}")
     found = 0
     for name, midi in chorale_midis():
         if found >= count:
             return
-        if split_of(name) == "test":
+        if split_of(name) == split:
             found += 1
             yield name, midi
 

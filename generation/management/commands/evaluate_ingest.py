@@ -27,6 +27,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--pieces", type=int, default=6, help="held-out chorales (default 6)")
         parser.add_argument(
+            "--split",
+            choices=("test", "validation"),
+            default="test",
+            help="which held-out chorales: the separation test split (default) or the validation split",
+        )
+        parser.add_argument(
             "--soundfont",
             help=f"the unseen soundfont (default: the installed {HELDOUT_SOUNDFONT}, never trained on)",
         )
@@ -66,7 +72,7 @@ class Command(BaseCommand):
             )
         rate = options["sample_rate"] or model.config.sample_rate
         renders = {"in distribution": seen, "unseen soundfont": unseen}
-        chorales = list(heldout_chorales(options["pieces"]))
+        chorales = list(heldout_chorales(options["pieces"], options["split"]))
         results: dict[str, list[PieceScore]] = {}
         for label, soundfont in renders.items():
             try:
@@ -86,7 +92,7 @@ class Command(BaseCommand):
             except RenderingError as error:
                 raise CommandError(str(error)) from None
         self.stdout.write(
-            f"{len(chorales)} held-out chorales (first {options['seconds']:g} s), rendered at {rate} Hz, checkpoint "
+            f"{len(chorales)} held-out chorales ({options['split']} split, first {options['seconds']:g} s), rendered at {rate} Hz, checkpoint "
             f"{options['checkpoint']}; note F: mir_eval.transcription, onset +-100 ms, pitch +-50 cents, "
             "offsets ignored; chords: mir_eval.chord majmin, share of the score's beats"
         )

@@ -48,6 +48,12 @@ def test_a_case_is_a_heldout_chorale_with_its_soprano_and_chords(case):
     assert (case.chords != NO_CHORD).mean() > 0.8
 
 
+def test_heldout_chorales_come_from_the_split_asked_for():
+    assert all(split_of(name) == "validation" for name, _ in heldout_chorales(2, "validation"))
+    with pytest.raises(ValueError, match="split"):
+        next(heldout_chorales(1, "train"))
+
+
 def test_note_scores_count_onsets_and_pitches():
     reference = [(0.0, 0.5, 60), (0.5, 1.0, 62), (1.0, 2.0, 64)]
     assert note_scores(reference, reference) == (1.0, 1.0, 1.0)
