@@ -9,6 +9,7 @@ from django.db.models import Count, F, Q, QuerySet
 
 from docbgm_site.access import user_is_researcher
 from studies.models import Page, PageClip, Participant, Rating, Study, Trial
+from studies.prepared import PreparedQuery
 
 # --- Volunteers ------------------------------------------------------------------------------
 
@@ -56,6 +57,18 @@ STEP_TRIAL_FIELDS = (
 )
 
 
+# Compiled once (studies/prepared.py): this read is on every trial page.
+_STEP_TRIALS = PreparedQuery(
+    lambda participant_id: (
+        Trial.objects.filter(participant_id=participant_id)
+        .only(*STEP_TRIAL_FIELDS)
+        .annotate(rating_pk=F("rating__id"))
+        .order_by("-is_practice", "group", "position")
+    ),
+    participant_id=-(2**62) + 7,
+)
+
+
 def participant_current_step(*, participant: Participant | None) -> Step:
     """The volunteer's next step, derived from the database alone, so a reload resumes exactly."""
     if participant is None:
@@ -81,12 +94,9 @@ def participant_current_step(*, participant: Participant | None) -> Step:
     # only what the page shows (the stimulus, the condition and the play log stay in the database;
     # the log is JSON that would be decoded for every trial). Whether a trial is rated comes from
     # the one-to-one rating's id in a LEFT JOIN, which compiles for less than an EXISTS subquery.
-    trials = list(
-        participant.trials.only(*STEP_TRIAL_FIELDS)
-        .annotate(rating_pk=F("rating__id"))
-        .order_by("-is_practice", "group", "position")
-    )
+    trials = _STEP_TRIALS(participant_id=participant.pk)
     for trial in trials:
+        trial._state.fields_cache["participant"] = participant
         trial.rated = trial.rating_pk is not None
     main = [t for t in trials if not t.is_practice]
     rated = sum(1 for t in main if t.rated)

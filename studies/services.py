@@ -46,6 +46,7 @@ from studies.models import (
     default_consent_text,
     new_completion_code,
 )
+from studies.prepared import PreparedQuery
 
 # The server hears of "play" a network trip after the audio started; allow that much slack
 # before calling a submission early.
@@ -1117,6 +1118,18 @@ def _pages_create(participant: Participant, plan: tuple[Any, Any], stimuli: dict
         _pair_exposure_add(rows, sides, 1)
 
 
+# Compiled once (studies/prepared.py): every event and rating locks the participant this way.
+_LOCKED_PARTICIPANT = PreparedQuery(
+    lambda pk: (
+        Participant.objects.select_for_update(of=("self",))
+        .annotate(study_status_now=F("study__status"))
+        .filter(pk=pk)
+        .order_by()
+    ),
+    pk=-(2**62) + 11,
+)
+
+
 def _lock_participant(participant: Participant) -> Participant:
     """Reload the participant with its row locked: one volunteer's writes queue up, in one order
     (participant, then trial) everywhere, so they can never deadlock."""
@@ -1129,7 +1142,10 @@ def _lock_participant(participant: Participant) -> Participant:
     # The study the volunteer's request already loaded (session_participant_in), with its status
     # read again here: only the status changes under an open study's volunteers (closing it), and
     # reloading its ~30 columns was a fifth of every event's and rating's CPU.
-    locked = queryset.annotate(study_status_now=F("study__status")).get(pk=participant.pk)
+    rows = _LOCKED_PARTICIPANT(pk=participant.pk)
+    if not rows:
+        raise Participant.DoesNotExist("Participant matching query does not exist.")
+    locked = rows[0]
     study.status = locked.study_status_now
     locked.study = study
     return locked
@@ -1204,6 +1220,21 @@ def _unique(queryset):
     return rows[0] if rows else None
 
 
+def _trial_queryset(lock: bool, with_rating: bool, with_duration: bool):
+    queryset = Trial.objects.select_related("rating") if with_rating else Trial.objects.all()
+    if with_duration:
+        # The clip's length as trial.clip_duration_s: one column, not the stimulus's ~15.
+        queryset = queryset.annotate(clip_duration_s=F("stimulus__duration_s"))
+    if lock:
+        # The trial row only: locking the joined stimulus would queue everyone hearing that clip.
+        queryset = queryset.select_for_update(of=("self",))
+    return queryset
+
+
+# (lock, with_rating, with_duration) -> the trial read, compiled once (studies/prepared.py).
+_TRIAL_QUERIES: dict[tuple[bool, bool, bool], PreparedQuery] = {}
+
+
 def _trial_of(
     participant: Participant,
     public_id: str,
@@ -1212,14 +1243,22 @@ def _trial_of(
     with_rating: bool = False,
     with_duration: bool = False,
 ) -> Trial:
-    queryset = Trial.objects.select_related("rating") if with_rating else Trial.objects.all()
-    if with_duration:
-        # The clip's length as trial.clip_duration_s: one column, not the stimulus's ~15.
-        queryset = queryset.annotate(clip_duration_s=F("stimulus__duration_s"))
-    if lock:
-        # The trial row only: locking the joined stimulus would queue everyone hearing that clip.
-        queryset = queryset.select_for_update(of=("self",))
-    trial = _unique(queryset.filter(participant=participant, public_id=str(public_id)))
+    query = _TRIAL_QUERIES.get((lock, with_rating, with_duration))
+    if query is None:
+        query = _TRIAL_QUERIES[(lock, with_rating, with_duration)] = PreparedQuery(
+            lambda participant_id, public_id: (
+                _trial_queryset(lock, with_rating, with_duration)
+                .filter(participant_id=participant_id, public_id=public_id)
+                .order_by()[:1]
+            ),
+            participant_id=-(2**62) + 13,
+            public_id="\x00public_id\x00",
+        )
+    # Public ids are unique: one row, no ORDER BY (see _unique).
+    rows = query(participant_id=participant.pk, public_id=str(public_id))
+    trial = rows[0] if rows else None
+    if trial is not None:
+        trial._state.fields_cache["participant"] = participant
     if trial is None:
         # Same answer for a wrong id and another volunteer's id: nothing to learn by guessing.
         raise TrialNotFound("This clip is not part of your session.")

@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from generation.models import Stimulus
 from studies import selectors
 from studies.models import Participant, Study
+from studies.prepared import PreparedQuery
 
 # The Django session (server side) maps study slug -> participant token; the browser holds only
 # the session cookie, never the token or any id.
@@ -44,19 +45,28 @@ UNUSED_ON_VOLUNTEER_REQUESTS = (
 )
 
 
+# Compiled once (studies/prepared.py): this read is on every volunteer request.
+_SESSION_PARTICIPANT = PreparedQuery(
+    lambda token, slug: (
+        Participant.objects.select_related("study")
+        .defer(*UNUSED_ON_VOLUNTEER_REQUESTS)
+        .filter(token=token, study__slug=slug)
+        .exclude(study__status=Study.Status.DRAFT)
+        .order_by()[:1]
+    ),
+    token="\x00token\x00",
+    slug="\x00slug\x00",
+)
+
+
 def session_participant_in(*, request: HttpRequest, slug: str) -> Participant | None:
     """This browser's participant in the open or closed study `slug`, its study loaded with it:
     one query for what the volunteer's every request needs (None: no session, or a draft)."""
     token = request.session.get(SESSION_KEY, {}).get(slug, "")
     if not token:
         return None
-    queryset = (
-        Participant.objects.select_related("study")
-        .defer(*UNUSED_ON_VOLUNTEER_REQUESTS)
-        .filter(token=token, study__slug=slug)
-        .exclude(study__status=Study.Status.DRAFT)
-    )
-    return _one(queryset)
+    rows = _SESSION_PARTICIPANT(token=token, slug=slug)
+    return rows[0] if rows else None
 
 
 def _one(queryset):
