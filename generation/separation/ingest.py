@@ -111,7 +111,8 @@ class PitchLine:
         pitch: (frames,) rounded MIDI pitch per frame, 0 where unvoiced.
         times: (frames,) frame centres in seconds.
         onsets: onset times in seconds heard in that stem (they split repeated notes).
-        confidence: (frames,) pYIN's voicing probability per frame (None: 1 wherever voiced).
+        confidence: (frames,) per frame, pYIN's voicing probability times the pitch's steadiness
+            (`track_pitch`); None: 1 wherever voiced.
     """
 
     stem: str
@@ -137,7 +138,10 @@ class PitchLine:
 
 
 def track_pitch(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frames,) rounded, median-filtered pYIN pitch (0 = unvoiced), frame times, voicing probability."""
+    """(frames,) rounded, median-filtered pYIN pitch (0 = unvoiced), frame times, and confidence.
+
+    The confidence is pYIN's voicing probability times `steadiness` (low where the pitch glides).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pYIN warns on all-unvoiced input
         f0, voiced, probability = librosa.pyin(
@@ -199,8 +203,8 @@ def step_pitches(line: PitchLine, grid: np.ndarray) -> tuple[np.ndarray, np.ndar
     """Per 16th step: its pitch (0 = rest), its confidence, and whether the stem has an onset there.
 
     A step is a rest when fewer than STEP_MIN_VOICED of its frames have a pitch; otherwise its pitch
-    is the one with the largest summed voicing probability among its frames (a plain majority when
-    the line has no probabilities), and its confidence is the mean voicing probability of its frames.
+    is the one with the largest summed frame confidence among its frames (a plain majority when the
+    line has none), and its confidence is the mean frame confidence over all its frames.
     An onset counts for a step when it lies within half a step of the step's start.
     """
     steps = len(grid) - 1
