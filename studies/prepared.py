@@ -11,7 +11,9 @@ queryset would have (deferred fields, select_related objects, annotations includ
 
 Only for querysets of plain models filtered by the placeholders: no prefetch_related, no
 known-related objects (build them from Model.objects, not a related manager). The queries are
-counted and logged as any other (they run through Django's cursor).
+counted and logged as any other (they run through Django's cursor). The value converters are
+those of the connection that compiled the query, which are the same for every connection of one
+alias (they depend on the backend and the settings, not on a connection's state).
 """
 
 from __future__ import annotations
