@@ -122,3 +122,12 @@ class PreparedQuery:
                 setattr(obj, attr, row[position])
             objects.append(obj)
         return objects
+
+
+def one_row(queryset: QuerySet):
+    """The row of a query on a unique key, or None. Unordered (`[:1]`, not `.first()`): the models'
+    Meta.ordering follows their foreign keys (a trial's ["participant", ...] orders by the
+    participant's study's created_at), so an ORDER BY would join two more tables for one row and
+    cost compiling on every volunteer request."""
+    rows = list(queryset.order_by()[:1])
+    return rows[0] if rows else None

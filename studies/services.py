@@ -46,7 +46,7 @@ from studies.models import (
     default_consent_text,
     new_completion_code,
 )
-from studies.prepared import PreparedQuery
+from studies.prepared import PreparedQuery, one_row
 
 # The server hears of "play" a network trip after the audio started; allow that much slack
 # before calling a submission early.
@@ -964,7 +964,7 @@ def participant_join(
         study = Study.objects.select_for_update().get(pk=study.pk)
         _check_open(study)
         if prolific_pid:
-            existing = _unique(Participant.objects.filter(study=study, prolific_pid=prolific_pid))
+            existing = one_row(Participant.objects.filter(study=study, prolific_pid=prolific_pid))
             if existing is not None:
                 raise ParticipantElsewhere(_ELSEWHERE.get(existing.status, _ELSEWHERE[None]))
         if consent_version != study.consent_version:
@@ -1211,15 +1211,6 @@ def participant_record_volume_check(*, participant: Participant) -> Participant:
     return participant
 
 
-def _unique(queryset):
-    """The row of a query on a unique key, or None. Unordered ([:1], not .first()): the models'
-    Meta.ordering follows their foreign keys (a trial's ["participant", ...] orders by the
-    participant's study's created_at), so an ORDER BY would join two more tables for one row and
-    cost compiling on every volunteer request."""
-    rows = list(queryset.order_by()[:1])
-    return rows[0] if rows else None
-
-
 def _trial_queryset(lock: bool, with_rating: bool, with_duration: bool):
     queryset = Trial.objects.select_related("rating") if with_rating else Trial.objects.all()
     if with_duration:
@@ -1254,7 +1245,7 @@ def _trial_of(
             participant_id=-(2**62) + 13,
             public_id="\x00public_id\x00",
         )
-    # Public ids are unique: one row, no ORDER BY (see _unique).
+    # Public ids are unique: one row, no ORDER BY (see prepared.one_row).
     rows = query(participant_id=participant.pk, public_id=str(public_id))
     trial = rows[0] if rows else None
     if trial is not None:
@@ -1351,7 +1342,7 @@ def rating_submit(
         with transaction.atomic():
             return _rating_submit(participant, public_id, naturalness, creativity, musicality)
     except IntegrityError:
-        existing = _unique(
+        existing = one_row(
             Rating.objects.filter(trial__participant=participant, trial__public_id=str(public_id))
         )
         if existing is None:
@@ -1397,7 +1388,7 @@ class AnswerInvalid(StudyError):
 
 
 def _page_of(participant: Participant, public_id: str) -> Page:
-    page = _unique(
+    page = one_row(
         Page.objects.select_for_update(of=("self",)).filter(participant=participant, public_id=str(public_id))
     )
     if page is None:
@@ -1418,7 +1409,7 @@ def page_clip_record_play(
     if event not in ("play", "ended"):
         raise StudyError("Unknown player event.")
     participant = _live_participant(participant)
-    clip = _unique(
+    clip = one_row(
         PageClip.objects.select_for_update(of=("self",)).filter(
             page__participant=participant, public_id=str(public_id)
         )
@@ -1549,7 +1540,7 @@ def _submit_once(participant: Participant, public_id: str, test_type: str, answe
         with transaction.atomic():
             return _answer_page(participant, public_id, test_type, answer)
     except IntegrityError:
-        existing = _unique(
+        existing = one_row(
             Page.objects.filter(participant=participant, public_id=str(public_id), submitted_at__isnull=False)
         )
         if existing is None:

@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from generation.models import Stimulus
 from studies import selectors
 from studies.models import Participant, Study
-from studies.prepared import PreparedQuery
+from studies.prepared import PreparedQuery, one_row
 
 # The Django session (server side) maps study slug -> participant token; the browser holds only
 # the session cookie, never the token or any id.
@@ -69,15 +69,6 @@ def session_participant_in(*, request: HttpRequest, slug: str) -> Participant | 
     return rows[0] if rows else None
 
 
-def _one(queryset):
-    """The row of a query on a unique key, or None. Unordered: `.first()` would add an ORDER BY,
-    and the models' Meta.ordering follows their foreign keys (a trial's ["participant", ...] orders
-    by the participant's study's created_at), which joins two more tables, costs compiling on every
-    volunteer request and orders nothing here."""
-    rows = list(queryset.order_by()[:1])
-    return rows[0] if rows else None
-
-
 def participant_clip_stimulus(*, request: HttpRequest, slug: str, public_id: str) -> Stimulus | None:
     """The stimulus behind one of this browser's clip URLs in the open or closed study `slug`: a
     trial's, or a MUSHRA or pairwise page's clip (both ids are opaque and share /clip/<id>/); None
@@ -90,7 +81,7 @@ def participant_clip_stimulus(*, request: HttpRequest, slug: str, public_id: str
     token = request.session.get(SESSION_KEY, {}).get(slug, "")
     if not token:
         return None
-    stimulus = _one(
+    stimulus = one_row(
         Stimulus.objects.only("audio").filter(
             trials__public_id=public_id,
             trials__participant__token=token,
@@ -100,7 +91,7 @@ def participant_clip_stimulus(*, request: HttpRequest, slug: str, public_id: str
     )
     if stimulus is not None:
         return stimulus
-    return _one(
+    return one_row(
         Stimulus.objects.only("audio").filter(
             page_clips__public_id=public_id,
             page_clips__page__participant__token=token,
