@@ -26,6 +26,27 @@ def run(*args) -> str:
 
 
 @pytest.mark.usefixtures("corpus_env")
+def test_train_decay_every_reaches_the_loop_and_the_sidecar(tmp_path):
+    stem = tmp_path / "decay"
+    args = ["--preset", "tiny", "--corpus", "chorales:10", "--steps", "4", "--threads", "1", "--no-progress"]
+    run("train", "proposed", *args, "--out", str(stem), "--decay-every", "2")
+    sidecar = json.loads(stem.with_suffix(".json").read_text())
+    assert sidecar["training"]["decay_every"] == 2
+    assert sidecar["command"].endswith("--decay-every 2")
+    run("train", "proposed", *args, "--out", str(tmp_path / "plain"))
+    plain = json.loads((tmp_path / "plain.json").read_text())
+    assert plain["training"]["decay_every"] == 100 and "--decay-every" not in plain["command"]
+
+
+def test_paper_separation_preset_decays_over_its_own_run():
+    from generation.recipes import train_config
+
+    config = train_config("separation", "paper")
+    assert (config.steps, config.batch_size, config.decay_every) == (20000, 32, 1000)
+    assert train_config("separation", "paper", decay_every=100).decay_every == 100
+
+
+@pytest.mark.usefixtures("corpus_env")
 def test_train_then_compose_end_to_end(tmp_path):
     stem = tmp_path / "ck" / "tiny"
     output = run(

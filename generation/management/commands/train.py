@@ -47,6 +47,11 @@ class Command(BaseCommand):
         parser.add_argument("--checkpoint-steps", help="extra checkpoints, e.g. 500,1000,2000")
         parser.add_argument("--lr", type=float, help="RMSProp learning rate (default 5e-4)")
         parser.add_argument(
+            "--decay-every",
+            type=int,
+            help="multiply the learning rate by 0.96 every this many steps (default 100, the paper's)",
+        )
+        parser.add_argument(
             "--patience",
             type=int,
             help="stop after this many validations without a new best (default: never)",
@@ -73,7 +78,12 @@ class Command(BaseCommand):
         preset = options["preset"]
         overrides = {
             field: options[option]
-            for option, field in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "learning_rate"))
+            for option, field in (
+                ("steps", "steps"),
+                ("batch_size", "batch_size"),
+                ("lr", "learning_rate"),
+                ("decay_every", "decay_every"),
+            )
             if options[option] is not None
         }
         if options["checkpoint_steps"] is not None:
@@ -93,6 +103,7 @@ class Command(BaseCommand):
             f"python manage.py train {cls.variant} --preset {preset} --corpus {shlex.quote(options['corpus'])} "
             f"--steps {config.steps} --batch-size {config.batch_size} --seed {config.seed} "
             f"--lr {config.learning_rate} --out {shlex.quote(str(options['out'] or out))}"
+            + (f" --decay-every {config.decay_every}" if options["decay_every"] is not None else "")
             + (
                 f" --checkpoint-steps {','.join(map(str, config.checkpoint_steps))}"
                 if config.checkpoint_steps
