@@ -25,8 +25,9 @@ soundfonts are compared on the same notes, programs and rooms.
 
 Everything drawn comes from a generator seeded by (RENDER_SEED, piece name, rendering index): the
 same corpus renders to the same stems, bit for bit. Each stem is scaled to a common RMS and stored;
-random gains and a random spectral tilt per stem are applied when training batches are drawn, so
-every epoch hears new mixes. Pieces go to train /
+random gains, a random spectral tilt and a random smooth EQ per stem are applied when training
+batches are drawn, and half the rows mix stems of different renderings, so every epoch hears new
+mixes. Pieces go to train /
 validation / test by a hash of their name (80/10/10), so a piece never appears in two splits. The
 rendered stems are cached under var/separation/.
 """
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
+import scipy.fft
 import scipy.signal
 import torch
 
@@ -60,6 +62,17 @@ GAIN_DB = (-9.0, 3.0)  # random per-source gain range when mixing, in dB
 # range (c = 0.4: lows -4.4 dB, highs +2.9 dB; c = -0.4 the other way). Soundfonts differ most in
 # their spectral envelopes, so a network that has heard tilted stems leans less on one font's balance.
 TILT_RANGE = (-0.4, 0.4)
+# And a random smooth equaliser per stem on top: a gain drawn in +-EQ_DB at each of EQ_POINTS
+# log-spaced frequencies from EQ_LOW_HZ to the Nyquist frequency, linear in dB between them. Two
+# soundfonts' samples of one program differ in formants and brightness more than a tilt can say
+# (docs/separation.md, soundfont distances), so training hears many spectral envelopes per program.
+EQ_DB = 6.0
+EQ_POINTS = 6
+EQ_LOW_HZ = 60.0
+# Share of training rows whose four stems come from four independent draws (piece, rendering and
+# offset each its own), as open-unmix's random track mix: the network cannot lean on the stems of
+# one rendering sharing a soundfont, a room or a tempo, and hears timbre pairings no rendering has.
+REMIX_SHARE = 0.5
 MAX_SECONDS = 30.0  # longest stretch of a piece that is rendered (chorales last 30-60 s)
 CHORALE_LIMIT = 120  # chorales rendered by default: ~1 h of audio per soundfont at 16 kHz
 TEMPO_RANGE = (64.0, 112.0)  # chorales carry no tempo marks; one is drawn per piece in this range
@@ -664,6 +677,25 @@ def random_tilt(segments: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return tilted
 
 
+def random_eq(segments: np.ndarray, rng: np.random.Generator, *, sample_rate: int) -> np.ndarray:
+    """(B, 4, samples) segments, each stem through its own random smooth EQ (EQ_DB, EQ_POINTS).
+
+    The filter is applied in the frequency domain with zero padding of a quarter of the segment (the
+    EQ curve's impulse response is a few ms long), so no tail wraps round onto the segment's start.
+    """
+    length = segments.shape[-1]
+    size = scipy.fft.next_fast_len(length + length // 4, real=True)
+    freqs = np.fft.rfftfreq(size, 1.0 / sample_rate)
+    points = np.log(np.geomspace(EQ_LOW_HZ, sample_rate / 2.0, EQ_POINTS))
+    log_freqs = np.log(np.maximum(freqs, EQ_LOW_HZ))
+    # (EQ_POINTS, bins) hat functions: a curve linear in dB between the points is gains @ basis
+    basis = np.stack([np.interp(log_freqs, points, row) for row in np.eye(EQ_POINTS)]).astype(np.float32)
+    gains_db = rng.uniform(-EQ_DB, EQ_DB, size=(*segments.shape[:2], EQ_POINTS)).astype(np.float32)
+    spectrum = scipy.fft.rfft(segments.astype(np.float32), n=size, axis=-1)
+    spectrum *= 10.0 ** ((gains_db @ basis) / 20.0)
+    return scipy.fft.irfft(spectrum, n=size, axis=-1)[..., :length].astype(np.float32)
+
+
 def segment_batch(segments: list[np.ndarray] | np.ndarray, gains: np.ndarray) -> dict[str, torch.Tensor]:
     """Mix (4, samples) segments with (B, 4) gains -> {"mixture": (B, samples), "sources": (B, 4, samples)}."""
     sources = torch.from_numpy(np.stack(segments) * gains[:, :, None])
@@ -696,24 +728,51 @@ def multitrack_batches(
     if not tracks:
         raise ValueError(f"no piece of {corpus!r} ({split}) is at least {config.segment_seconds} s long")
     if split == "train":
-        return train_stream(tracks, batch_size=batch_size, length=length, rng=np.random.default_rng(seed))
+        return train_stream(
+            tracks,
+            batch_size=batch_size,
+            length=length,
+            rng=np.random.default_rng(seed),
+            sample_rate=config.sample_rate,
+        )
     return fixed_pass(tracks, batch_size=batch_size, length=length, limit=validation_segments)
 
 
 def train_stream(
-    tracks: list[Multitrack], *, batch_size: int, length: int, rng: np.random.Generator
+    tracks: list[Multitrack],
+    *,
+    batch_size: int,
+    length: int,
+    rng: np.random.Generator,
+    sample_rate: int = 16000,
+    remix_share: float = REMIX_SHARE,
+    eq: bool = True,
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless batches of random `length`-sample segments (pieces weighted by length), random tilts and gains."""
+    """Endless batches of random `length`-sample segments (pieces weighted by length).
+
+    A `remix_share` of the rows take each stem from its own random segment (any piece, rendering and
+    offset); every stem then gets a random tilt, a random EQ (`eq`, at `sample_rate`) and a random gain.
+    """
     weights = np.array([t.stems.shape[1] - length + 1 for t in tracks], dtype=np.float64)
     weights /= weights.sum()
+
+    def segment(pick: int) -> np.ndarray:
+        stems = tracks[pick].stems
+        start = int(rng.integers(0, stems.shape[1] - length + 1))
+        return stems[:, start : start + length]
+
     while True:
-        picks = rng.choice(len(tracks), size=batch_size, p=weights)
-        segments = []
-        for pick in picks:
-            stems = tracks[pick].stems
-            start = int(rng.integers(0, stems.shape[1] - length + 1))
-            segments.append(stems[:, start : start + length])
-        yield segment_batch(random_tilt(np.stack(segments), rng), random_gains(rng, batch_size))
+        rows = []
+        for remix in rng.random(batch_size) < remix_share:
+            if remix:
+                picks = rng.choice(len(tracks), size=len(SOURCES), p=weights)
+                rows.append(np.stack([segment(pick)[j] for j, pick in enumerate(picks)]))
+            else:
+                rows.append(segment(int(rng.choice(len(tracks), p=weights))))
+        segments = random_tilt(np.stack(rows), rng)
+        if eq:
+            segments = random_eq(segments, rng, sample_rate=sample_rate)
+        yield segment_batch(segments, random_gains(rng, batch_size))
 
 
 def fixed_pass(

@@ -42,7 +42,7 @@ def test_paper_separation_preset_decays_over_its_own_run():
     from generation.recipes import train_config
 
     config = train_config("separation", "paper")
-    assert (config.steps, config.batch_size, config.decay_every) == (20000, 32, 1000)
+    assert (config.steps, config.batch_size, config.decay_every) == (12000, 32, 600)
     assert train_config("separation", "paper", decay_every=100).decay_every == 100
 
 

@@ -28,6 +28,7 @@ from generation.separation.stems import (
     fixed_pass,
     load_multitracks,
     plan_rendering,
+    random_eq,
     random_tilt,
     render_plans,
     room_impulse,
@@ -262,6 +263,65 @@ def test_training_batches_tilt_each_stem_without_touching_the_cache(rendered_tra
     )
     assert np.corrcoef(low_gain, high_gain)[0, 1] < -0.9
     assert low_gain.std() > 0.1  # really random, stem by stem
+
+
+def test_the_random_eq_is_smooth_bounded_and_drawn_stem_by_stem():
+    # white noise through random_eq: the band gains stay inside +-EQ_DB and differ from stem to stem
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((16, 4, 16000)).astype(np.float32)
+    out = random_eq(noise, np.random.default_rng(1), sample_rate=8000)
+    assert out.shape == noise.shape and out.dtype == np.float32
+    bands = [(100, 200), (400, 800), (1500, 3000), (3000, 3900)]  # Hz
+    freqs = np.fft.rfftfreq(16000, 1 / 8000)
+
+    def band_power(x):
+        power = np.abs(np.fft.rfft(x, axis=-1)) ** 2
+        return np.stack([power[..., (freqs >= lo) & (freqs < hi)].mean(-1) for lo, hi in bands], -1)
+
+    gain_db = 10 * np.log10(band_power(out) / band_power(noise))
+    assert gain_db.min() > -stems_module.EQ_DB - 1 and gain_db.max() < stems_module.EQ_DB + 1
+    assert gain_db[..., 0].std() > 1.5  # really random, stem by stem
+    # smooth: neighbouring bands move together far more than distant ones
+    assert np.corrcoef(gain_db[..., 2].ravel(), gain_db[..., 3].ravel())[0, 1] > 0.5
+    assert abs(np.corrcoef(gain_db[..., 0].ravel(), gain_db[..., 3].ravel())[0, 1]) < 0.5
+    # zero padding: a click at the end of a segment does not wrap round onto its start
+    click = np.zeros((1, 4, 8000), dtype=np.float32)
+    click[..., -1] = 1.0
+    assert np.abs(random_eq(click, rng, sample_rate=8000)[..., :4000]).max() < 1e-3
+
+
+def test_remixed_rows_take_each_stem_from_its_own_draw():
+    # track i plays a tone at its own frequency in every stem, so a stem tells which track it came from
+    t = np.arange(4 * 8000) / 8000
+    tracks = [
+        Multitrack(
+            name=f"t{i}", sample_rate=8000, stems=np.tile(np.sin(2 * np.pi * (200 + 300 * i) * t), (4, 1))
+        )
+        for i in range(6)
+    ]
+
+    def origins(batch):
+        spectrum = np.abs(np.fft.rfft(batch["sources"].numpy(), axis=-1))
+        return (spectrum.argmax(-1) - 200) // 300  # 1 Hz bins: the tone of track i at bin 200 + 300 i
+
+    def batch(share, seed=0):
+        stream = train_stream(
+            tracks,
+            batch_size=64,
+            length=8000,
+            rng=np.random.default_rng(seed),
+            remix_share=share,
+            sample_rate=8000,
+        )
+        return next(stream)
+
+    coherent = origins(batch(0.0))
+    assert (coherent == coherent[:, :1]).all()  # every stem of a row from one track
+    mixed = batch(1.0)
+    torch.testing.assert_close(mixed["mixture"], mixed["sources"].sum(dim=1))
+    assert (origins(mixed) != origins(mixed)[:, :1]).any(axis=1).mean() > 0.9
+    half = origins(batch(0.5, seed=3))
+    assert 0.25 < (half != half[:, :1]).any(axis=1).mean() < 0.75
 
 
 def test_the_committed_model_records_the_real_split_rule():
