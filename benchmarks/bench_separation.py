@@ -1,6 +1,6 @@
 """Separation benchmark: seconds of audio separated per second on this CPU, and the SDR table.
 
-    .venv/bin/python benchmarks/bench_separation.py [--checkpoint separation] [--tracks 12] [--seconds 10]
+    .venv/bin/python benchmarks/bench_separation.py [--checkpoint separation] [--tracks 12] [--seconds 10] [--speed-only]
 
 Speed: the committed model (or --checkpoint) separates 30 s of rendered mixture, best of 3 runs, on
 --threads torch threads. SDR: `evaluate_tracks` on held-out rendered chorales (model, oracle ideal ratio
@@ -43,12 +43,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--speed-only", action="store_true", help="skip the SDR table (evaluate_separation has it)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint)
     tracks = load_multitracks(args.corpus, split="test", sample_rate=model.config.sample_rate)[: args.tracks]
     realtime = speed(model, tracks)
     print(f"speed: {realtime:.1f} s of audio per s ({args.threads} threads, {model.config.sample_rate} Hz)")
+    if args.speed_only:
+        return
     table = summary(evaluate_tracks(model, tracks, seconds=args.seconds, progress=True))
     print(f"{len(tracks)} held-out pieces of {args.corpus}, {args.seconds:g} s each; median dB")
     print(markdown_table(table))

@@ -114,6 +114,27 @@ def save_checkpoint(model: TrainableModel, path: str | Path, *, extra: dict[str,
     return weights
 
 
+def store_half(source: str | Path, target: str | Path) -> Path:
+    """Copy a checkpoint with its floating-point weights in float16 (half the bytes), e.g. to commit one.
+
+    The sidecar is the source's, with the new file's sha256 and a "weights_dtype" note; `load_model`
+    reads the weights back as the model's float32. Returns the new weights path.
+    """
+    source_weights, _ = checkpoint_paths(source)
+    sidecar = read_sidecar(source)
+    state = {
+        name: tensor.half() if tensor.is_floating_point() else tensor
+        for name, tensor in _read_weights(source_weights).items()
+    }
+    weights, sidecar_path = checkpoint_paths(target)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(weights), metadata={"format": FORMAT, "variant": sidecar["variant"]})
+    sidecar["weights_sha256"] = sha256_file(weights)
+    sidecar["weights_dtype"] = "float16: trained in float32, stored in half precision, loaded as float32"
+    sidecar_path.write_text(json.dumps(sidecar, indent=1) + "\n")
+    return weights
+
+
 def read_sidecar(path: str | Path) -> dict[str, Any]:
     """The sidecar of a checkpoint (either file of the pair), checked to be ours."""
     _, sidecar_path = checkpoint_paths(path)

@@ -11,6 +11,7 @@ from generation.checkpoints import (
     read_sidecar,
     resolve_checkpoint,
     save_checkpoint,
+    store_half,
     validate_checkpoint,
 )
 from generation.music.encoding import ENCODING_VERSION
@@ -130,3 +131,16 @@ def test_accepts_safetensors_whose_header_length_begins_with_byte_0x80(saved):
     melody = torch.randint(50, 80, (1, 8))
     chords = torch.randint(0, 25, (1, 8))
     assert torch.equal(loaded(melody, chords), model(melody, chords))
+
+
+def test_store_half_halves_the_file_and_loads_back_as_float32(saved, tmp_path):
+    model, weights = saved
+    half = store_half(weights, tmp_path / "half" / "model")
+    assert half.stat().st_size < 0.6 * weights.stat().st_size
+    sidecar = read_sidecar(half)
+    assert sidecar["weights_dtype"].startswith("float16") and sidecar["corpus"] == "chorales"
+    loaded = load_model(half)  # checks the recorded sha256 against the new file
+    for name, tensor in loaded.state_dict().items():
+        assert tensor.dtype == model.state_dict()[name].dtype
+        torch.testing.assert_close(tensor, model.state_dict()[name], atol=1e-3, rtol=1e-3)
+    assert read_sidecar(weights).get("weights_dtype") is None  # the source is untouched
