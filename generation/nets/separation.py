@@ -84,7 +84,7 @@ class SeparationConfig(ModelConfig):
     }
     TRAINING: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"batch_size": 4, "steps": 200},
-        "small": {"batch_size": 8, "steps": 1200},  # the committed checkpoint (about 7 min on 2 cores)
+        "small": {"batch_size": 8, "steps": 1200},  # a quick CPU run (the committed model until 2026-12-02)
         # the paper preset's own run (the committed model): the learning rate x0.96 every 600 steps (x0.46 by the end)
         "paper": {"batch_size": 32, "steps": 12000, "decay_every": 600},
     }
