@@ -746,12 +746,11 @@ def train_stream(
     rng: np.random.Generator,
     sample_rate: int = 16000,
     remix_share: float = REMIX_SHARE,
-    eq: bool = True,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Endless batches of random `length`-sample segments (pieces weighted by length).
 
     A `remix_share` of the rows take each stem from its own random segment (any piece, rendering and
-    offset); every stem then gets a random tilt, a random EQ (`eq`, at `sample_rate`) and a random gain.
+    offset); every stem then gets a random tilt, a random EQ (at `sample_rate`) and a random gain.
     """
     weights = np.array([t.stems.shape[1] - length + 1 for t in tracks], dtype=np.float64)
     weights /= weights.sum()
@@ -769,9 +768,7 @@ def train_stream(
                 rows.append(np.stack([segment(pick)[j] for j, pick in enumerate(picks)]))
             else:
                 rows.append(segment(int(rng.choice(len(tracks), p=weights))))
-        segments = random_tilt(np.stack(rows), rng)
-        if eq:
-            segments = random_eq(segments, rng, sample_rate=sample_rate)
+        segments = random_eq(random_tilt(np.stack(rows), rng), rng, sample_rate=sample_rate)
         yield segment_batch(segments, random_gains(rng, batch_size))
 
 

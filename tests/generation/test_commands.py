@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from generation.checkpoints import load_model
 from generation.music.encoding import chord_pitches, parse_chord
 from generation.music.midi import midi_to_tokens
+from generation.recipes import train_config
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +27,7 @@ def run(*args) -> str:
 
 
 @pytest.mark.usefixtures("corpus_env")
-def test_train_decay_every_reaches_the_loop_and_the_sidecar(tmp_path):
+def test_train_decay_every_reaches_the_training_config_and_the_sidecar(tmp_path):
     stem = tmp_path / "decay"
     args = ["--preset", "tiny", "--corpus", "chorales:10", "--steps", "4", "--threads", "1", "--no-progress"]
     run("train", "proposed", *args, "--out", str(stem), "--decay-every", "2")
@@ -39,8 +40,6 @@ def test_train_decay_every_reaches_the_loop_and_the_sidecar(tmp_path):
 
 
 def test_paper_separation_preset_decays_over_its_own_run():
-    from generation.recipes import train_config
-
     config = train_config("separation", "paper")
     assert (config.steps, config.batch_size, config.decay_every) == (12000, 32, 600)
     assert train_config("separation", "paper", decay_every=100).decay_every == 100
