@@ -94,22 +94,28 @@ def save_checkpoint(model: TrainableModel, path: str | Path, *, extra: dict[str,
 
     `extra` (corpus, split, seed, steps, losses, command, ...) goes into the sidecar as is.
     """
-    weights, sidecar_path = checkpoint_paths(path)
-    weights.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": FORMAT, "variant": model.variant})
     sidecar = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "variant": model.variant,
         "config": model.config.to_dict(),
         "encoding_version": ENCODING_VERSION,
-        "weights_sha256": sha256_file(weights),
+        "weights_sha256": None,  # filled in by _write_pair
         "parameters": sum(t.numel() for t in model.parameters()),
         "code_version": code_version(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
+    return _write_pair(path, state, sidecar)
+
+
+def _write_pair(path: str | Path, state: dict[str, torch.Tensor], sidecar: dict[str, Any]) -> Path:
+    """Write the tensors and the sidecar (with the written file's sha256); returns the weights path."""
+    weights, sidecar_path = checkpoint_paths(path)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(weights), metadata={"format": FORMAT, "variant": sidecar["variant"]})
+    sidecar["weights_sha256"] = sha256_file(weights)
     sidecar_path.write_text(json.dumps(sidecar, indent=1) + "\n")
     return weights
 
@@ -126,13 +132,8 @@ def store_half(source: str | Path, target: str | Path) -> Path:
         name: tensor.half() if tensor.is_floating_point() else tensor
         for name, tensor in _read_weights(source_weights).items()
     }
-    weights, sidecar_path = checkpoint_paths(target)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(weights), metadata={"format": FORMAT, "variant": sidecar["variant"]})
-    sidecar["weights_sha256"] = sha256_file(weights)
     sidecar["weights_dtype"] = "float16: trained in float32, stored in half precision, loaded as float32"
-    sidecar_path.write_text(json.dumps(sidecar, indent=1) + "\n")
-    return weights
+    return _write_pair(target, state, sidecar)
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:

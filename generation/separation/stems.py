@@ -34,6 +34,7 @@ rendered stems are cached under var/separation/.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import tempfile
@@ -677,6 +678,18 @@ def random_tilt(segments: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return tilted
 
 
+@functools.lru_cache(maxsize=8)
+def _eq_basis(length: int, sample_rate: int) -> tuple[int, np.ndarray]:
+    """The padded FFT size for `length` samples and the (EQ_POINTS, bins) hat functions on its bins:
+    a curve linear in dB between the EQ points is gains @ basis. The same for every batch of a run."""
+    size = scipy.fft.next_fast_len(length + length // 4, real=True)
+    log_freqs = np.log(np.maximum(np.fft.rfftfreq(size, 1.0 / sample_rate), EQ_LOW_HZ))
+    points = np.log(np.geomspace(EQ_LOW_HZ, sample_rate / 2.0, EQ_POINTS))
+    basis = np.stack([np.interp(log_freqs, points, row) for row in np.eye(EQ_POINTS)]).astype(np.float32)
+    basis.setflags(write=False)
+    return size, basis
+
+
 def random_eq(segments: np.ndarray, rng: np.random.Generator, *, sample_rate: int) -> np.ndarray:
     """(B, 4, samples) segments, each stem through its own random smooth EQ (EQ_DB, EQ_POINTS).
 
@@ -684,12 +697,7 @@ def random_eq(segments: np.ndarray, rng: np.random.Generator, *, sample_rate: in
     EQ curve's impulse response is a few ms long), so no tail wraps round onto the segment's start.
     """
     length = segments.shape[-1]
-    size = scipy.fft.next_fast_len(length + length // 4, real=True)
-    freqs = np.fft.rfftfreq(size, 1.0 / sample_rate)
-    points = np.log(np.geomspace(EQ_LOW_HZ, sample_rate / 2.0, EQ_POINTS))
-    log_freqs = np.log(np.maximum(freqs, EQ_LOW_HZ))
-    # (EQ_POINTS, bins) hat functions: a curve linear in dB between the points is gains @ basis
-    basis = np.stack([np.interp(log_freqs, points, row) for row in np.eye(EQ_POINTS)]).astype(np.float32)
+    size, basis = _eq_basis(length, sample_rate)
     gains_db = rng.uniform(-EQ_DB, EQ_DB, size=(*segments.shape[:2], EQ_POINTS)).astype(np.float32)
     spectrum = scipy.fft.rfft(segments.astype(np.float32), n=size, axis=-1)
     spectrum *= 10.0 ** ((gains_db @ basis) / 20.0)
