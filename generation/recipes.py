@@ -20,8 +20,15 @@ from typing import Any
 
 import torch
 
+from generation.checkpoints import (
+    CheckpointError,
+    checkpoint_paths,
+    load_model,
+    resolve_checkpoint,
+    sha256_file,
+)
 from generation.datasets import batches_for, split_rule_for
-from generation.nets.base import get_variant
+from generation.nets.base import TrainableModel, get_variant
 from generation.training import TrainConfig, TrainResult, train
 
 
@@ -84,6 +91,7 @@ def train_variant(
     validate: bool = True,
     progress: bool = True,
     model_options: dict[str, Any] | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Build `variant` at `preset` (torch seeded with config.seed), train it on `corpus`, save it at `out`.
 
@@ -99,6 +107,10 @@ def train_variant(
         progress: show the loop's progress bar.
         model_options: fields of the network's Config set over the preset's, e.g.
             {"bar_position": True} (recorded in the sidecar's config like every other field).
+        init_from: fine-tune: a checkpoint (path, stem or variant key) of the same variant and config
+            whose weights replace the fresh init; the optimizer and the schedule start anew at step 0.
+            The sidecar records it ("init_from": path and sha256). A resumed run (config.resume with a
+            checkpoint at `out`) continues from `out` instead.
 
     Raises:
         UnknownVariantError: `variant` is not registered.
@@ -107,6 +119,7 @@ def train_variant(
     cls = get_variant(variant)
     torch.manual_seed(config.seed)
     model = cls(cls.Config.preset(preset, **(model_options or {})))
+    origin = _initialise_from(model, init_from) if init_from is not None else None
 
     def batches(split: str):
         return batches_for(
@@ -133,5 +146,30 @@ def train_variant(
             "split": split_rule_for(cls.variant),
             "seed": config.seed,
             "command": command,
+            **({"init_from": origin} if origin is not None else {}),
         },
     )
+
+
+def _initialise_from(model: TrainableModel, init_from: str | Path) -> dict[str, str]:
+    """Load a checkpoint's weights into `model` (same variant and config) -> its path and sha256.
+
+    Raises:
+        CheckpointError: unreadable, another variant, or another config (sizes, rate, ...).
+    """
+    source = load_model(init_from)
+    if source.variant != model.variant:
+        raise CheckpointError(
+            f"--init-from {init_from} is a {source.variant!r} checkpoint, not a {model.variant!r} one"
+        )
+    if source.config.to_dict() != model.config.to_dict():
+        theirs, ours = source.config.to_dict(), model.config.to_dict()
+        differ = sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
+        raise CheckpointError(
+            f"--init-from {init_from} has another config than the {model.variant} network to train "
+            f"({', '.join(f'{key}: {theirs.get(key)!r} vs {ours.get(key)!r}' for key in differ)}); "
+            "pick the preset it was trained with"
+        )
+    model.load_state_dict(source.state_dict())  # copies into the fresh float32 tensors (a float16 file too)
+    weights, _ = checkpoint_paths(resolve_checkpoint(init_from) if isinstance(init_from, str) else init_from)
+    return {"checkpoint": str(init_from), "weights_sha256": sha256_file(weights)}

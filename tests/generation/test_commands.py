@@ -39,6 +39,21 @@ def test_train_decay_every_reaches_the_training_config_and_the_sidecar(tmp_path)
     assert plain["training"]["decay_every"] == 100 and "--decay-every" not in plain["command"]
 
 
+@pytest.mark.usefixtures("corpus_env")
+def test_train_init_from_reaches_the_sidecar_and_a_wrong_checkpoint_is_refused(tmp_path):
+    args = ["--preset", "tiny", "--corpus", "chorales:10", "--steps", "2", "--threads", "1", "--no-progress"]
+    run("train", "proposed", *args, "--out", str(tmp_path / "base"))
+    run("train", "proposed", *args, "--out", str(tmp_path / "tuned"), "--init-from", str(tmp_path / "base"))
+    sidecar = json.loads((tmp_path / "tuned.json").read_text())
+    assert sidecar["init_from"]["checkpoint"] == str(tmp_path / "base")
+    assert sidecar["command"].endswith(f"--init-from {tmp_path / 'base'}")
+    with pytest.raises(CommandError, match="another config"):  # the committed model is the small preset
+        run("train", "proposed", *args, "--out", str(tmp_path / "x"), "--init-from", "proposed")
+    with pytest.raises(CommandError, match="none.json is missing"):
+        run("train", "proposed", *args, "--out", str(tmp_path / "x"), "--init-from", str(tmp_path / "none"))
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_paper_separation_preset_decays_over_its_own_run():
     config = train_config("separation", "paper")
     assert (config.steps, config.batch_size, config.decay_every) == (12000, 32, 600)

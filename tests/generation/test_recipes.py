@@ -116,3 +116,64 @@ def test_budget_config_turns_one_budget_of_examples_into_each_familys_steps():
 def test_a_budget_that_cannot_train_is_refused(fields, message):
     with pytest.raises(ValueError, match=message):
         Budget(**fields)
+
+
+def _train_tiny(out, *, init_from=None, preset="tiny", seed=0, steps=2):
+    config = train_config(
+        "proposed", preset, steps=steps, batch_size=4, validate_every=2, checkpoint_steps=(), seed=seed
+    )
+    return train_variant(
+        "proposed",
+        preset=preset,
+        corpus="chorales:10",
+        config=config,
+        out=out,
+        command="x",
+        progress=False,
+        init_from=init_from,
+    )
+
+
+def test_init_from_fine_tunes_a_checkpoints_weights_and_records_them(tmp_path):
+    from generation.checkpoints import sha256_file
+
+    base = _train_tiny(tmp_path / "base", steps=3)
+    fresh = _train_tiny(tmp_path / "fresh", seed=5)
+    tuned = _train_tiny(tmp_path / "tuned", seed=5, init_from=base.path)
+    # it starts from the base weights, not the seed's init: its first loss is the base's last loss region
+    assert tuned.train_losses[0] != fresh.train_losses[0]
+    base_state, tuned_state = base.model.state_dict(), tuned.model.state_dict()
+    assert any(not torch.equal(base_state[k], tuned_state[k]) for k in base_state)  # and it trained on
+    recorded = sidecar(tuned.path)["init_from"]
+    assert recorded == {"checkpoint": str(base.path), "weights_sha256": sha256_file(base.path)}
+    assert "init_from" not in sidecar(fresh.path)
+    assert sidecar(tuned.path)["steps"] == 2  # a new run: its own step count, the schedule from step 1
+
+
+def test_init_from_starts_exactly_at_the_checkpoints_weights(tmp_path):
+    base = _train_tiny(tmp_path / "base", steps=2)
+    zero = _train_tiny(tmp_path / "zero", steps=0, seed=9, init_from=base.path)
+    assert all(
+        torch.equal(a, b) for a, b in zip(base.model.state_dict().values(), zero.model.state_dict().values())
+    )
+
+
+def test_init_from_refuses_another_variant_or_config(tmp_path):
+    from generation.checkpoints import CheckpointError
+
+    base = _train_tiny(tmp_path / "base", steps=1)
+    with pytest.raises(CheckpointError, match="another config"):
+        _train_tiny(tmp_path / "small", preset="small", init_from=base.path)
+    config = train_config("unilstm", "tiny", steps=1, batch_size=4, validate_every=1, checkpoint_steps=())
+    with pytest.raises(CheckpointError, match="'proposed' checkpoint, not a 'unilstm' one"):
+        train_variant(
+            "unilstm",
+            preset="tiny",
+            corpus="chorales:10",
+            config=config,
+            out=tmp_path / "other",
+            command="x",
+            progress=False,
+            init_from=base.path,
+        )
+    assert not (tmp_path / "small.safetensors").exists() and not (tmp_path / "other.safetensors").exists()

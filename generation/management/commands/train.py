@@ -44,6 +44,11 @@ class Command(BaseCommand):
             help="checkpoint stem (default <var>/checkpoints/<variant>-<preset>; <var> is $DOCBGM_VAR_DIR or var/)",
         )
         parser.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+        parser.add_argument(
+            "--init-from",
+            help="fine-tune: start from this checkpoint's weights (same variant and preset; a path or "
+            "a variant key for the committed model), with a new optimizer and schedule",
+        )
         parser.add_argument("--checkpoint-steps", help="extra checkpoints, e.g. 500,1000,2000")
         parser.add_argument("--lr", type=float, help="RMSProp learning rate (default 5e-4)")
         parser.add_argument(
@@ -112,6 +117,7 @@ class Command(BaseCommand):
             + (f" --patience {config.patience}" if config.patience is not None else "")
             + (" --keep-best" if config.keep_best else "")
             + (" --bar-position" if options["bar_position"] else "")
+            + (f" --init-from {shlex.quote(options['init_from'])}" if options["init_from"] else "")
             + (" --resume" if config.resume else "")
         )
 
@@ -126,6 +132,7 @@ class Command(BaseCommand):
                 command=command,
                 progress=not options["no_progress"],
                 model_options={"bar_position": True} if options["bar_position"] else None,
+                init_from=options["init_from"],
             )
         except (CorpusError, CheckpointError, ValueError) as exc:
             raise CommandError(str(exc)) from None
